@@ -1,0 +1,100 @@
+/*
+ * graph.h - the autograd tape and the per-step arena.
+ *
+ * A graph is the context every op takes. Forward code creates activations in
+ * the graph's arena and, when a gradient must flow, records a tape entry: a
+ * backward function and a context (both in the arena). graph_backward seeds
+ * the loss gradient and replays the tape in reverse. graph_reset forgets the
+ * step: after the first step, a training loop built on it does no malloc.
+ *
+ *   graph *g = graph_create(64 << 20);
+ *   for (step...) {
+ *       graph_reset(g);
+ *       params_zero_grad(&ps);
+ *       tensor *loss = model_forward(g, ...);
+ *       graph_backward(g, loss, 1.0f);
+ *       adam_step(...);
+ *   }
+ *   graph_free(g);
+ *
+ * Randomness (dropout, masking) is keyed by (seed, step, op number, sample
+ * id): graph_begin_step sets the first three and the global ids of the
+ * batch's samples, so a sample's dropout mask is the same whichever rank or
+ * micro-batch it lands in.
+ */
+#ifndef HEED_CORE_GRAPH_H
+#define HEED_CORE_GRAPH_H
+
+#include "core/arena.h"
+#include "core/tensor.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct graph graph;
+
+/* Replays one op backwards; ctx is what graph_record returned. */
+typedef void (*graph_backward_fn)(void *ctx);
+/* Called by graph_backward after each tape entry; `entry` counts down. */
+typedef void (*graph_backward_hook)(void *hook_ctx, int entry);
+
+/* Creates a graph whose arena starts with `arena_bytes` (it grows in the
+ * first steps as needed). `n_params` sizes the first-use table (0 if no
+ * parameters are tracked). Free with graph_free. */
+graph *graph_create(size_t arena_bytes, int n_params);
+void graph_free(graph *g);
+
+/* Forgets all activations and the tape. */
+void graph_reset(graph *g);
+
+/* Training mode turns dropout on; default off. Grad mode records the tape;
+ * default on. */
+void graph_set_training(graph *g, bool training);
+bool graph_training(const graph *g);
+void graph_set_grad(graph *g, bool enabled);
+bool graph_grad_enabled(const graph *g);
+
+/* Sets the randomness of the coming forward pass: `sample_ids[b]` is the
+ * global index of row b of the batch (n entries, copied). Resets the op
+ * counter. */
+void graph_begin_step(graph *g, uint64_t seed, uint64_t step, const int64_t *sample_ids, int n);
+/* A fresh stream key for the next random op, and the sample id of row b. */
+uint64_t graph_rng_stream(graph *g);
+int64_t graph_sample_id(const graph *g, int b);
+
+arena *graph_arena(graph *g);
+
+/* A new activation of the given shape in the arena. Data is uninitialised;
+ * grad is allocated and zeroed when `with_grad`. */
+tensor *graph_new(graph *g, dtype dt, int ndim, const int *shape, bool with_grad);
+/* Same, with the shape of `like`. */
+tensor *graph_new_like(graph *g, const tensor *like, bool with_grad);
+/* A view of t with another shape of the same numel (shares data and grad). */
+tensor *graph_reshape(graph *g, const tensor *t, int ndim, const int *shape);
+
+/* True when grad mode is on and any of the n inputs has a gradient. */
+bool graph_wants_grad(const graph *g, int n, tensor *const *inputs);
+
+/* Appends a tape entry and returns `ctx_bytes` of (uninitialised) arena
+ * memory for the backward context. `inputs` are the op's inputs: their
+ * parameters' first use is noted for gradient bucketing. */
+void *graph_record(graph *g, graph_backward_fn fn, size_t ctx_bytes, int n_inputs,
+                   tensor *const *inputs);
+
+/* Adds `seed` to d(loss) (a scalar) and replays the tape in reverse. The
+ * seed scales the whole backward pass: 1/micro-batches for accumulation. */
+void graph_backward(graph *g, tensor *loss, float seed);
+/* Replays the tape in reverse from whatever output grads were set by hand
+ * (tests seed a non-scalar output with random weights). */
+void graph_backward_tape(graph *g);
+
+/* hook(hook_ctx, i) runs after tape entry i finished its backward. */
+void graph_set_backward_hook(graph *g, graph_backward_hook hook, void *hook_ctx);
+
+/* Tape index of the first entry that used parameter `param` this step, or
+ * INT32_MAX when unused: its gradient is final once backward passed it. */
+int graph_param_first_use(const graph *g, int param);
+int graph_tape_length(const graph *g);
+
+#endif

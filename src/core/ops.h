@@ -1,0 +1,122 @@
+/*
+ * ops.h - differentiable operations.
+ *
+ * Every op takes the graph first, then its inputs, then sizes/options, and
+ * returns a new activation in the graph's arena. When a gradient flows into
+ * any input (graph_wants_grad), the output gets a grad buffer and the op
+ * records its backward on the tape. Backward kernels ADD into input grads.
+ * Each op family lives in one file (ops_<family>.c) with its forward and
+ * backward kernels side by side; tests/core checks every backward against
+ * finite differences and PyTorch.
+ *
+ * Inputs are never modified. Shapes are checked with HEED_ASSERT: a shape
+ * mismatch is a bug in the model code, not user input.
+ */
+#ifndef HEED_CORE_OPS_H
+#define HEED_CORE_OPS_H
+
+#include "core/graph.h"
+#include "core/tensor.h"
+
+/* ---- ops_matmul.c ---------------------------------------------------- */
+
+/* x (..., C) @ w^T + b: w is (OC, C) as in PyTorch, b (OC) or NULL.
+ * Returns (..., OC). */
+tensor *op_linear(graph *g, tensor *x, tensor *w, tensor *b);
+
+/* Batched matrix product over the leading dims: a (..., M, K) or, with
+ * trans_a, (..., K, M); b (..., K, N) or, with trans_b, (..., N, K).
+ * Returns (..., M, N). 2-D inputs are a batch of one. */
+tensor *op_matmul(graph *g, tensor *a, tensor *b, bool trans_a, bool trans_b);
+
+/* ---- ops_elementwise.c ----------------------------------------------- */
+
+tensor *op_add(graph *g, tensor *a, tensor *b); /* same shapes */
+tensor *op_mul(graph *g, tensor *a, tensor *b); /* same shapes, elementwise */
+tensor *op_scale(graph *g, tensor *x, float s);
+/* x (..., C) + b (C): a bias broadcast over all rows. */
+tensor *op_bias(graph *g, tensor *x, tensor *b);
+/* x (B, T, C) + pos[0:T] where pos is (Tmax, C), Tmax >= T: learned or fixed
+ * positions broadcast over the batch. pos may have no grad. */
+tensor *op_add_positions(graph *g, tensor *x, tensor *pos);
+
+/* ---- ops_activation.c ------------------------------------------------ */
+
+typedef enum gelu_kind { GELU_ERF, GELU_TANH } gelu_kind;
+
+tensor *op_relu(graph *g, tensor *x);
+tensor *op_gelu(graph *g, tensor *x, gelu_kind kind);
+tensor *op_tanh(graph *g, tensor *x);
+tensor *op_sigmoid(graph *g, tensor *x);
+
+/* ---- ops_softmax.c --------------------------------------------------- */
+
+/* Softmax / log-softmax along the last dimension (C). `mask`, if not NULL,
+ * is an additive float tensor (M, C) without grad (0 keeps, -INFINITY
+ * removes) whose row r / (R / M) applies to row r of x's R rows, so one
+ * (B, S) key-padding mask serves scores (B, NH, T, S). A row whose entries
+ * are all removed yields zeros (softmax) and has no gradient. */
+tensor *op_softmax(graph *g, tensor *x, const tensor *mask);
+tensor *op_log_softmax(graph *g, tensor *x, const tensor *mask);
+
+/* ---- ops_norm.c ------------------------------------------------------ */
+
+/* Layer norm over the last dimension C with weight w (C) and bias b (C). */
+tensor *op_layer_norm(graph *g, tensor *x, tensor *w, tensor *b, float eps);
+
+/* ---- ops_dropout.c --------------------------------------------------- */
+
+/* Inverted dropout with rate p, in training mode only (identity otherwise).
+ * The first dimension of x is the batch; the mask of row b depends only on
+ * (seed, step, op number, graph_sample_id(b), element), never on the rank. */
+tensor *op_dropout(graph *g, tensor *x, float p);
+
+/* ---- ops_embedding.c ------------------------------------------------- */
+
+/* ids int32 (...,) into table (V, C): returns (..., C). Backward adds into
+ * the rows that were used only. Ids are assumed in [0, V) (datasets are
+ * validated on load). */
+tensor *op_embedding(graph *g, const tensor *ids, tensor *table);
+
+/* Fixed sinusoidal positions (T, C) as in "Attention is all you need",
+ * without grad: feed to op_add_positions. */
+tensor *sinusoidal_positions(graph *g, int T, int C);
+
+/* ---- ops_shape.c ----------------------------------------------------- */
+
+/* Concatenates n tensors along `axis` (negative counts from the end); all
+ * other dims equal. */
+tensor *op_concat(graph *g, int n, tensor *const *xs, int axis);
+/* Splits x along `axis` into n parts of sizes[i]; writes them to out[i]. */
+void op_split(graph *g, tensor *x, int axis, int n, const int *sizes, tensor **out);
+/* x (B, T, C) -> x[:, t, :] as (B, C) (e.g. [CLS] pooling). */
+tensor *op_select_token(graph *g, tensor *x, int t);
+
+/* ---- ops_pool.c ------------------------------------------------------ */
+
+/* Mean over tokens of x (B, T, C), counting only positions where
+ * valid (B, T, int32) is non-zero (all positions if valid is NULL).
+ * Returns (B, C); a row with no valid token gives zeros. */
+tensor *op_masked_mean(graph *g, tensor *x, const tensor *valid);
+/* Sum over tokens weighted by w: x (B, T, C), w (B, T) -> (B, C). Both may
+ * carry gradients (attention pooling). */
+tensor *op_weighted_sum(graph *g, tensor *x, tensor *w);
+
+/* ---- ops_loss.c ------------------------------------------------------ */
+
+/* Mean cross-entropy of logits (N, K) against int32 labels (N). Labels equal
+ * to -1 are ignored (MLM); the mean is over the others. Label smoothing s
+ * puts s/K on every class and 1-s on top. Returns a scalar of shape (1). */
+tensor *op_cross_entropy(graph *g, tensor *logits, const tensor *labels, float smoothing);
+
+/* Number of rows whose arg-max equals the label (ignored labels skipped).
+ * Not differentiable. */
+int64_t count_correct(const tensor *logits, const tensor *labels);
+
+/* Additive key-padding mask (B, T) from valid (B, T): 0 where valid,
+ * -INFINITY where not. No grad. */
+tensor *mask_from_valid(graph *g, const tensor *valid);
+/* valid (B, T) int32: 1 where ids != pad_id. */
+tensor *valid_from_ids(graph *g, const tensor *ids, int pad_id);
+
+#endif

@@ -1,0 +1,147 @@
+/*
+ * ops_matmul.c - linear layers and batched matrix products on cblas_sgemm.
+ */
+#include "core/ops.h"
+
+#include "core/check.h"
+
+#include <cblas.h>
+#include <string.h>
+
+/* ---- linear ---------------------------------------------------------- */
+
+/* out (N, OC) = inp (N, C) @ w^T (C, OC) + b (OC) */
+static void linear_forward(float *out, const float *inp, const float *w, const float *b, int N,
+                           int C, int OC) {
+    if (b) {
+        for (int n = 0; n < N; n++)
+            memcpy(out + (size_t)n * OC, b, sizeof(float) * OC);
+    }
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, OC, C, 1.0f, inp, C, w, C,
+                b ? 1.0f : 0.0f, out, OC);
+}
+
+/* dinp (N, C) += dout @ w; dw (OC, C) += dout^T @ inp; db (OC) += sum_n dout */
+static void linear_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp,
+                            const float *w, int N, int C, int OC) {
+    if (dinp)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, C, OC, 1.0f, dout, OC, w, C,
+                    1.0f, dinp, C);
+    if (dw)
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OC, C, N, 1.0f, dout, OC, inp, C,
+                    1.0f, dw, C);
+    if (db) {
+        for (int n = 0; n < N; n++) {
+            const float *row = dout + (size_t)n * OC;
+            for (int o = 0; o < OC; o++)
+                db[o] += row[o];
+        }
+    }
+}
+
+typedef struct linear_ctx {
+    tensor *out, *x, *w, *b;
+    int N, C, OC;
+} linear_ctx;
+
+static void linear_backward_entry(void *p) {
+    linear_ctx *c = p;
+    linear_backward(c->x->grad, c->w->grad, c->b ? c->b->grad : NULL, c->out->grad, c->x->data,
+                    c->w->data, c->N, c->C, c->OC);
+}
+
+tensor *op_linear(graph *g, tensor *x, tensor *w, tensor *b) {
+    int C = tensor_cols(x);
+    HEED_ASSERT(w->ndim == 2 && w->shape[1] == C);
+    int OC = w->shape[0];
+    HEED_ASSERT(!b || (b->ndim == 1 && b->shape[0] == OC));
+    int N = (int)tensor_rows(x);
+    int shape[TENSOR_MAX_DIMS];
+    memcpy(shape, x->shape, sizeof shape);
+    shape[x->ndim - 1] = OC;
+    tensor *in[3] = {x, w, b};
+    bool grad = graph_wants_grad(g, 3, in);
+    tensor *out = graph_new(g, DTYPE_F32, x->ndim, shape, grad);
+    linear_forward(out->data, x->data, w->data, b ? b->data : NULL, N, C, OC);
+    if (grad) {
+        linear_ctx *c = graph_record(g, linear_backward_entry, sizeof *c, 3, in);
+        *c = (linear_ctx){out, x, w, b, N, C, OC};
+    }
+    return out;
+}
+
+/* ---- batched matmul --------------------------------------------------- */
+
+typedef struct matmul_ctx {
+    tensor *out, *a, *b;
+    bool ta, tb;
+    int batch, M, N, K;
+} matmul_ctx;
+
+/* out[i] (M, N) = op(a[i]) @ op(b[i]) (+ beta * out[i]) for each batch i. */
+static void matmul_forward(float *out, const float *a, const float *b, bool ta, bool tb, int batch,
+                           int M, int N, int K) {
+    int lda = ta ? M : K, ldb = tb ? K : N;
+    for (int i = 0; i < batch; i++)
+        cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
+                    M, N, K, 1.0f, a + (size_t)i * M * K, lda, b + (size_t)i * K * N, ldb, 0.0f,
+                    out + (size_t)i * M * N, N);
+}
+
+static void matmul_backward_entry(void *p) {
+    matmul_ctx *c = p;
+    int M = c->M, N = c->N, K = c->K;
+    for (int i = 0; i < c->batch; i++) {
+        const float *a = c->a->data + (size_t)i * M * K;
+        const float *b = c->b->data + (size_t)i * K * N;
+        const float *dout = c->out->grad + (size_t)i * M * N;
+        if (c->a->grad) {
+            float *da = c->a->grad + (size_t)i * M * K;
+            /* A = op(a) (M,K): dA = dout @ op(b)^T. If ta, da (K,M) = op(b) @ dout^T. */
+            if (!c->ta)
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, c->tb ? CblasNoTrans : CblasTrans, M, K,
+                            N, 1.0f, dout, N, b, c->tb ? K : N, 1.0f, da, K);
+            else
+                cblas_sgemm(CblasRowMajor, c->tb ? CblasTrans : CblasNoTrans, CblasTrans, K, M,
+                            N, 1.0f, b, c->tb ? K : N, dout, N, 1.0f, da, M);
+        }
+        if (c->b->grad) {
+            float *db = c->b->grad + (size_t)i * K * N;
+            /* B = op(b) (K,N): dB = op(a)^T @ dout. If tb, db (N,K) = dout^T @ op(a). */
+            if (!c->tb)
+                cblas_sgemm(CblasRowMajor, c->ta ? CblasNoTrans : CblasTrans, CblasNoTrans, K, N,
+                            M, 1.0f, a, c->ta ? M : K, dout, N, 1.0f, db, N);
+            else
+                cblas_sgemm(CblasRowMajor, CblasTrans, c->ta ? CblasTrans : CblasNoTrans, N, K,
+                            M, 1.0f, dout, N, a, c->ta ? M : K, 1.0f, db, K);
+        }
+    }
+}
+
+tensor *op_matmul(graph *g, tensor *a, tensor *b, bool trans_a, bool trans_b) {
+    HEED_ASSERT(a->ndim >= 2 && a->ndim == b->ndim);
+    int nd = a->ndim;
+    int batch = 1;
+    for (int i = 0; i < nd - 2; i++) {
+        HEED_ASSERT(a->shape[i] == b->shape[i]);
+        batch *= a->shape[i];
+    }
+    int M = trans_a ? a->shape[nd - 1] : a->shape[nd - 2];
+    int K = trans_a ? a->shape[nd - 2] : a->shape[nd - 1];
+    int Kb = trans_b ? b->shape[nd - 1] : b->shape[nd - 2];
+    int N = trans_b ? b->shape[nd - 2] : b->shape[nd - 1];
+    HEED_ASSERT(K == Kb);
+    int shape[TENSOR_MAX_DIMS];
+    memcpy(shape, a->shape, sizeof shape);
+    shape[nd - 2] = M;
+    shape[nd - 1] = N;
+    tensor *in[2] = {a, b};
+    bool grad = graph_wants_grad(g, 2, in);
+    tensor *out = graph_new(g, DTYPE_F32, nd, shape, grad);
+    matmul_forward(out->data, a->data, b->data, trans_a, trans_b, batch, M, N, K);
+    if (grad) {
+        matmul_ctx *c = graph_record(g, matmul_backward_entry, sizeof *c, 2, in);
+        *c = (matmul_ctx){out, a, b, trans_a, trans_b, batch, M, N, K};
+    }
+    return out;
+}
