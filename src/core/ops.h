@@ -29,6 +29,19 @@ tensor *op_linear(graph *g, tensor *x, tensor *w, tensor *b);
  * Returns (..., M, N). 2-D inputs are a batch of one. */
 tensor *op_matmul(graph *g, tensor *a, tensor *b, bool trans_a, bool trans_b);
 
+/* ---- ops_attention.c ------------------------------------------------ */
+
+/* Scaled dot-product attention over NH heads, fused (batched sgemm on
+ * strided head views, no transposes): q (B, T, C), k and v (B, S, C); head h
+ * uses channels [h*HS, (h+1)*HS). scores = q k^T / sqrt(HS) + mask, where
+ * mask is an additive (B, S) key-padding mask or NULL; probs = softmax over
+ * S (a fully masked row gives zeros); dropout p_drop on probs in training
+ * mode; returns probs @ v as (B, T, C). When probs_out is not NULL it
+ * receives the (B, NH, T, S) probabilities the output was computed from
+ * (before dropout), without grad. */
+tensor *op_attention(graph *g, tensor *q, tensor *k, tensor *v, const tensor *mask, int NH,
+                     float p_drop, tensor **probs_out);
+
 /* ---- ops_elementwise.c ----------------------------------------------- */
 
 tensor *op_add(graph *g, tensor *a, tensor *b); /* same shapes */

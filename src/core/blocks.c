@@ -1,0 +1,111 @@
+/*
+ * blocks.c - linear, layer norm, multi-head attention, encoder block and
+ * additive attention, composed from the ops.
+ */
+#include "core/blocks.h"
+
+#include "core/check.h"
+
+#include <math.h>
+
+void linear_layer_init(linear_layer *l, params *ps, const char *name, int in, int out, bool bias) {
+    float bound = 1.0f / sqrtf((float)in);
+    params_push_scope(ps, "%s", name);
+    l->weight = params_add(ps, "weight", PARAM_INIT(INIT_UNIFORM, bound), 2, (int[]){out, in});
+    l->bias =
+        bias ? params_add(ps, "bias", PARAM_INIT(INIT_UNIFORM, bound), 1, (int[]){out}) : NULL;
+    params_pop_scope(ps);
+    l->in = in;
+    l->out = out;
+}
+
+tensor *linear_layer_forward(graph *g, const linear_layer *l, tensor *x) {
+    return op_linear(g, x, l->weight, l->bias);
+}
+
+void layer_norm_layer_init(layer_norm_layer *l, params *ps, const char *name, int C, float eps) {
+    params_push_scope(ps, "%s", name);
+    l->weight = params_add(ps, "weight", PARAM_INIT(INIT_ONES, 0), 1, (int[]){C});
+    l->bias = params_add(ps, "bias", PARAM_INIT(INIT_ZEROS, 0), 1, (int[]){C});
+    params_pop_scope(ps);
+    l->eps = eps;
+}
+
+tensor *layer_norm_layer_forward(graph *g, const layer_norm_layer *l, tensor *x) {
+    return op_layer_norm(g, x, l->weight, l->bias, l->eps);
+}
+
+void mha_init(mha *m, params *ps, const char *name, int C, int NH, float p_attn) {
+    HEED_ASSERT(NH > 0 && C % NH == 0);
+    params_push_scope(ps, "%s", name);
+    linear_layer_init(&m->q, ps, "q", C, C, true);
+    linear_layer_init(&m->k, ps, "k", C, C, true);
+    linear_layer_init(&m->v, ps, "v", C, C, true);
+    linear_layer_init(&m->o, ps, "o", C, C, true);
+    params_pop_scope(ps);
+    m->C = C;
+    m->NH = NH;
+    m->p_attn = p_attn;
+}
+
+tensor *mha_forward(graph *g, const mha *m, tensor *q_in, tensor *kv_in, const tensor *kv_mask,
+                    tensor **probs_out) {
+    tensor *q = linear_layer_forward(g, &m->q, q_in);
+    tensor *k = linear_layer_forward(g, &m->k, kv_in);
+    tensor *v = linear_layer_forward(g, &m->v, kv_in);
+    tensor *y = op_attention(g, q, k, v, kv_mask, m->NH, m->p_attn, probs_out);
+    return linear_layer_forward(g, &m->o, y);
+}
+
+void encoder_block_init(encoder_block *e, params *ps, const char *name,
+                        const encoder_block_config *cfg) {
+    params_push_scope(ps, "%s", name);
+    layer_norm_layer_init(&e->ln1, ps, "ln1", cfg->C, cfg->ln_eps);
+    mha_init(&e->attn, ps, "attn", cfg->C, cfg->NH, cfg->dropout);
+    layer_norm_layer_init(&e->ln2, ps, "ln2", cfg->C, cfg->ln_eps);
+    linear_layer_init(&e->fc1, ps, "fc1", cfg->C, cfg->FFN, true);
+    linear_layer_init(&e->fc2, ps, "fc2", cfg->FFN, cfg->C, true);
+    params_pop_scope(ps);
+    e->pre_norm = cfg->pre_norm;
+    e->act = cfg->act;
+    e->dropout = cfg->dropout;
+}
+
+static tensor *encoder_ffn(graph *g, const encoder_block *e, tensor *x) {
+    tensor *h = op_gelu(g, linear_layer_forward(g, &e->fc1, x), e->act);
+    return op_dropout(g, linear_layer_forward(g, &e->fc2, h), e->dropout);
+}
+
+tensor *encoder_block_forward(graph *g, const encoder_block *e, tensor *x, const tensor *mask,
+                              tensor **probs_out) {
+    if (e->pre_norm) {
+        tensor *h = layer_norm_layer_forward(g, &e->ln1, x);
+        tensor *a = op_dropout(g, mha_forward(g, &e->attn, h, h, mask, probs_out), e->dropout);
+        x = op_add(g, x, a);
+        h = layer_norm_layer_forward(g, &e->ln2, x);
+        return op_add(g, x, encoder_ffn(g, e, h));
+    }
+    tensor *a = op_dropout(g, mha_forward(g, &e->attn, x, x, mask, probs_out), e->dropout);
+    x = layer_norm_layer_forward(g, &e->ln1, op_add(g, x, a));
+    return layer_norm_layer_forward(g, &e->ln2, op_add(g, x, encoder_ffn(g, e, x)));
+}
+
+void additive_attention_init(additive_attention *a, params *ps, const char *name, int C, int A) {
+    params_push_scope(ps, "%s", name);
+    linear_layer_init(&a->proj, ps, "proj", C, A, true);
+    linear_layer_init(&a->v, ps, "v", A, 1, false);
+    params_pop_scope(ps);
+    a->C = C;
+    a->A = A;
+}
+
+tensor *additive_attention_forward(graph *g, const additive_attention *a, tensor *x,
+                                   const tensor *mask, tensor **weights_out) {
+    int B = x->shape[0], T = x->shape[1];
+    tensor *u = op_tanh(g, linear_layer_forward(g, &a->proj, x));
+    tensor *e = graph_reshape(g, linear_layer_forward(g, &a->v, u), 2, (int[]){B, T});
+    tensor *w = op_softmax(g, e, mask);
+    if (weights_out)
+        *weights_out = w;
+    return op_weighted_sum(g, x, w);
+}
