@@ -57,8 +57,8 @@ static double tu_weighted_sum(const tensor *out, const float *r) {
     return s;
 }
 
-void tu_gradcheck(const char *op_name, tu_forward_fn fn, void *user, int n_inputs,
-                  tensor **inputs, float h, float atol, float rtol, int max_elems) {
+void tu_gradcheck(const char *op_name, tu_forward_fn fn, void *user, int n_inputs, tensor **inputs,
+                  float h, float atol, float rtol, int max_elems) {
     graph *g = graph_create(1 << 20, 0);
     for (int i = 0; i < n_inputs; i++)
         if (inputs[i]->grad)
@@ -147,8 +147,8 @@ static hid_t tu_h5_open_dataset(const char *path, const char *name, hid_t *file)
     return d;
 }
 
-static void *tu_h5_read(const char *path, const char *name, hid_t memtype, size_t elem,
-                        int64_t *n, int *ndim, int *shape) {
+static void *tu_h5_read(const char *path, const char *name, hid_t memtype, size_t elem, int64_t *n,
+                        int *ndim, int *shape) {
     hid_t file;
     hid_t d = tu_h5_open_dataset(path, name, &file);
     hid_t s = H5Dget_space(d);

@@ -32,8 +32,8 @@ typedef tensor *(*tu_forward_fn)(graph *g, tensor **inputs, void *user);
  *     |analytic - numeric| > atol + rtol * |numeric|
  * for any element. Checks at most max_elems elements of each input (spread
  * evenly). */
-void tu_gradcheck(const char *op_name, tu_forward_fn fn, void *user, int n_inputs,
-                  tensor **inputs, float h, float atol, float rtol, int max_elems);
+void tu_gradcheck(const char *op_name, tu_forward_fn fn, void *user, int n_inputs, tensor **inputs,
+                  float h, float atol, float rtol, int max_elems);
 
 /* Fails when any |got - want| > atol + rtol * |want|; prints the largest
  * difference and where it is either way. */

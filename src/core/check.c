@@ -28,8 +28,8 @@ void *heed_malloc_check(size_t bytes, const char *file, int line) {
 void *heed_calloc_check(size_t count, size_t size, const char *file, int line) {
     void *p = calloc(count ? count : 1, size ? size : 1);
     if (!p)
-        heed_die(HEED_EXIT_INTERNAL, file, line, "out of memory allocating %zu x %zu bytes",
-                 count, size);
+        heed_die(HEED_EXIT_INTERNAL, file, line, "out of memory allocating %zu x %zu bytes", count,
+                 size);
     return p;
 }
 

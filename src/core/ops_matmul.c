@@ -25,11 +25,11 @@ static void linear_forward(float *out, const float *inp, const float *w, const f
 static void linear_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp,
                             const float *w, int N, int C, int OC) {
     if (dinp)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, C, OC, 1.0f, dout, OC, w, C,
-                    1.0f, dinp, C);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, C, OC, 1.0f, dout, OC, w, C, 1.0f,
+                    dinp, C);
     if (dw)
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OC, C, N, 1.0f, dout, OC, inp, C,
-                    1.0f, dw, C);
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OC, C, N, 1.0f, dout, OC, inp, C, 1.0f,
+                    dw, C);
     if (db) {
         for (int n = 0; n < N; n++) {
             const float *row = dout + (size_t)n * OC;
@@ -99,21 +99,21 @@ static void matmul_backward_entry(void *p) {
             float *da = c->a->grad + (size_t)i * M * K;
             /* A = op(a) (M,K): dA = dout @ op(b)^T. If ta, da (K,M) = op(b) @ dout^T. */
             if (!c->ta)
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, c->tb ? CblasNoTrans : CblasTrans, M, K,
-                            N, 1.0f, dout, N, b, c->tb ? K : N, 1.0f, da, K);
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, c->tb ? CblasNoTrans : CblasTrans, M, K, N,
+                            1.0f, dout, N, b, c->tb ? K : N, 1.0f, da, K);
             else
-                cblas_sgemm(CblasRowMajor, c->tb ? CblasTrans : CblasNoTrans, CblasTrans, K, M,
-                            N, 1.0f, b, c->tb ? K : N, dout, N, 1.0f, da, M);
+                cblas_sgemm(CblasRowMajor, c->tb ? CblasTrans : CblasNoTrans, CblasTrans, K, M, N,
+                            1.0f, b, c->tb ? K : N, dout, N, 1.0f, da, M);
         }
         if (c->b->grad) {
             float *db = c->b->grad + (size_t)i * K * N;
             /* B = op(b) (K,N): dB = op(a)^T @ dout. If tb, db (N,K) = dout^T @ op(a). */
             if (!c->tb)
-                cblas_sgemm(CblasRowMajor, c->ta ? CblasNoTrans : CblasTrans, CblasNoTrans, K, N,
-                            M, 1.0f, a, c->ta ? M : K, dout, N, 1.0f, db, N);
+                cblas_sgemm(CblasRowMajor, c->ta ? CblasNoTrans : CblasTrans, CblasNoTrans, K, N, M,
+                            1.0f, a, c->ta ? M : K, dout, N, 1.0f, db, N);
             else
-                cblas_sgemm(CblasRowMajor, CblasTrans, c->ta ? CblasTrans : CblasNoTrans, N, K,
-                            M, 1.0f, dout, N, a, c->ta ? M : K, 1.0f, db, K);
+                cblas_sgemm(CblasRowMajor, CblasTrans, c->ta ? CblasTrans : CblasNoTrans, N, K, M,
+                            1.0f, dout, N, a, c->ta ? M : K, 1.0f, db, K);
         }
     }
 }

@@ -81,7 +81,8 @@ tensor *params_add(params *ps, const char *name, param_init init, int ndim, cons
     ps->init[i] = init;
     ps->decay[i] = ndim >= 2;
     ps->frozen[i] = false;
-    int64_t padded = (t->numel + PARAMS_ALIGN_FLOATS - 1) / PARAMS_ALIGN_FLOATS * PARAMS_ALIGN_FLOATS;
+    int64_t padded =
+        (t->numel + PARAMS_ALIGN_FLOATS - 1) / PARAMS_ALIGN_FLOATS * PARAMS_ALIGN_FLOATS;
     ps->numel += padded;
     return t;
 }
@@ -159,7 +160,8 @@ static void params_fill(float *x, const tensor *t, param_init init, uint64_t key
 void params_reset_values(params *ps, uint64_t seed) {
     memset(ps->data, 0, sizeof(float) * ps->numel);
     for (int i = 0; i < ps->count; i++)
-        params_fill(ps->data + ps->offset[i], ps->tensors[i], ps->init[i], rng_key(seed, 0x1417, i));
+        params_fill(ps->data + ps->offset[i], ps->tensors[i], ps->init[i],
+                    rng_key(seed, 0x1417, i));
 }
 
 void params_alloc(params *ps, uint64_t seed) {

@@ -48,13 +48,13 @@ enum { PARAMS_NAME_MAX = 128, PARAMS_SCOPE_DEPTH = 8 };
 
 typedef struct params {
     int count, cap;
-    tensor **tensors;  /* owned; tensors[i]->param == i */
-    int64_t *offset;   /* element offset of tensor i in data/grad */
+    tensor **tensors; /* owned; tensors[i]->param == i */
+    int64_t *offset;  /* element offset of tensor i in data/grad */
     param_init *init;
-    bool *decay;       /* AdamW decays this tensor (matrices: yes; biases, norms: no) */
-    bool *frozen;      /* excluded from updates (its grad is still reduced) */
+    bool *decay;  /* AdamW decays this tensor (matrices: yes; biases, norms: no) */
+    bool *frozen; /* excluded from updates (its grad is still reduced) */
     float *data, *grad;
-    int64_t numel;     /* length of data and grad, padding included */
+    int64_t numel; /* length of data and grad, padding included */
     char scope[PARAMS_SCOPE_DEPTH][PARAMS_NAME_MAX];
     int depth;
 } params;

@@ -27,9 +27,9 @@ enum { TENSOR_MAX_DIMS = 4 };
 typedef enum dtype { DTYPE_F32, DTYPE_I32 } dtype;
 
 typedef struct tensor {
-    float *data;      /* DTYPE_F32 values, or NULL */
-    int32_t *idata;   /* DTYPE_I32 values, or NULL */
-    float *grad;      /* dLoss/d(data), same layout; NULL when no gradient flows */
+    float *data;    /* DTYPE_F32 values, or NULL */
+    int32_t *idata; /* DTYPE_I32 values, or NULL */
+    float *grad;    /* dLoss/d(data), same layout; NULL when no gradient flows */
     int ndim;
     int shape[TENSOR_MAX_DIMS];
     int64_t numel;

@@ -11,8 +11,8 @@ static tensor *fwd_linear(graph *g, tensor **in, void *user) {
 }
 
 static void test_linear_grad(void **state) {
-    tensor *in[3] = {tu_leaf(3, (int[]){2, 3, 5}, true, 1, 1), tu_leaf(2, (int[]){4, 5}, true, 1, 2),
-                     tu_leaf(1, (int[]){4}, true, 1, 3)};
+    tensor *in[3] = {tu_leaf(3, (int[]){2, 3, 5}, true, 1, 1),
+                     tu_leaf(2, (int[]){4, 5}, true, 1, 2), tu_leaf(1, (int[]){4}, true, 1, 3)};
     tu_gradcheck("linear", fwd_linear, NULL, 3, in, 1e-2f, 2e-3f, 1e-2f, 200);
     tu_gradcheck("linear_nobias", fwd_linear, (void *)1, 2, in, 1e-2f, 2e-3f, 1e-2f, 200);
     for (int i = 0; i < 3; i++)
