@@ -105,6 +105,17 @@ void op_split(graph *g, tensor *x, int axis, int n, const int *sizes, tensor **o
 /* x (B, T, C) -> x[:, t, :] as (B, C) (e.g. [CLS] pooling). */
 tensor *op_select_token(graph *g, tensor *x, int t);
 
+/* ---- ops_patch.c ----------------------------------------------------- */
+
+/* Images (B, C, H, W) cut into non-overlapping P x P patches, row-major over
+ * the patch grid: returns (B, NP, C*P*P) with NP = (H/P)*(W/P), each patch
+ * flattened as (c, py, px) like a Conv2d(kernel=stride=P) weight. H and W
+ * must be multiples of P. Differentiable (images usually carry no grad). */
+tensor *op_patchify(graph *g, tensor *images, int P);
+/* Prepends one learned token tok (C) to every sequence of x (B, T, C):
+ * returns (B, T + 1, C) ([CLS] of ViT and BERT-style pooling). */
+tensor *op_prepend_token(graph *g, tensor *x, tensor *tok);
+
 /* ---- ops_pool.c ------------------------------------------------------ */
 
 /* Mean over tokens of x (B, T, C), counting only positions where

@@ -1,0 +1,93 @@
+/*
+ * model.h - the interface every model family implements, and the registry.
+ *
+ * A model is a params set plus a family-specific struct of blocks. The
+ * trainer knows models only through this interface: it builds one from a
+ * model_config and the shape of the data, then calls forward for logits.
+ *
+ *   model *m = model_create("vit", &cfg, &shape, err, sizeof err);
+ *   tensor *logits = model_forward(m, g, &batch, NULL);   // (B, K)
+ *   model_free(m);
+ */
+#ifndef HEED_MODELS_MODEL_H
+#define HEED_MODELS_MODEL_H
+
+#include "core/graph.h"
+#include "core/params.h"
+
+#include <stddef.h>
+#include <stdio.h>
+
+/* Hyperparameters shared by the model families; each family reads the
+ * ones it documents (heed models lists them) and ignores none silently:
+ * model_create rejects a value it cannot use. */
+typedef struct model_config {
+    int dim;     /* width C */
+    int depth;   /* encoder blocks */
+    int heads;   /* NH */
+    int ffn;     /* FFN width (0: 4 * dim) */
+    int patch;   /* ViT patch size */
+    int max_len; /* text: longest sequence (0: the dataset's) */
+    float dropout;
+    char pool[8];  /* "mean" or "cls" */
+    uint64_t seed; /* initial weights */
+} model_config;
+
+model_config model_config_default(void);
+
+/* What the model must know about the data. */
+typedef struct data_shape {
+    int num_classes;
+    int channels, height, width; /* 0 when the data has no images */
+    int vocab_size, max_len;     /* 0 when the data has no tokens */
+    int pad_id, cls_id, mask_id;
+} data_shape;
+
+/* One (micro-)batch as the model sees it. */
+typedef struct model_batch {
+    int B;
+    tensor *images;   /* (B, C, H, W) float, or NULL */
+    tensor *tokens;   /* (B, T) int32, T <= max_len, or NULL */
+    tensor *segments; /* (B, T) int32, or NULL */
+} model_batch;
+
+/* Where forward puts attention probabilities for export (may be NULL). */
+typedef struct attention_sink attention_sink;
+
+typedef struct model_kind {
+    const char *name;
+    const char *summary;
+    const char *options_help; /* one line per option it reads */
+    bool needs_images, needs_tokens;
+    /* Registers parameters in ps and returns the family's state; NULL with a
+     * message in err when the config or data shape cannot be used. */
+    void *(*create)(params *ps, const model_config *cfg, const data_shape *shape, char *err,
+                    size_t errlen);
+    tensor *(*forward)(void *impl, graph *g, const model_batch *batch, attention_sink *sink);
+    void (*destroy)(void *impl);
+} model_kind;
+
+typedef struct model {
+    const model_kind *kind;
+    params ps; /* allocated and initialised from cfg.seed by model_create */
+    model_config cfg;
+    data_shape shape;
+    void *impl;
+} model;
+
+/* The model called `name` built for `shape`, parameters initialised from
+ * cfg->seed; NULL with a message in err (unknown name, bad config). */
+model *model_create(const char *name, const model_config *cfg, const data_shape *shape, char *err,
+                    size_t errlen);
+void model_free(model *m);
+
+/* Logits (B, num_classes). */
+tensor *model_forward(model *m, graph *g, const model_batch *batch, attention_sink *sink);
+
+/* The registry. */
+const model_kind *model_kind_find(const char *name);
+int model_kind_count(void);
+const model_kind *model_kind_at(int i);
+void model_kinds_print(FILE *out);
+
+#endif

@@ -1,0 +1,102 @@
+/*
+ * registry.c - maps model names to families, and the shared create/free.
+ */
+#include "models/model.h"
+
+#include "core/check.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+extern const model_kind model_kind_transformer;
+extern const model_kind model_kind_vit;
+
+static const model_kind *const registry[] = {
+    &model_kind_transformer,
+    &model_kind_vit,
+};
+
+enum { REGISTRY_COUNT = sizeof registry / sizeof registry[0] };
+
+model_config model_config_default(void) {
+    model_config c = {.dim = 128,
+                      .depth = 2,
+                      .heads = 4,
+                      .ffn = 0,
+                      .patch = 4,
+                      .max_len = 0,
+                      .dropout = 0.0f,
+                      .seed = 0};
+    strcpy(c.pool, "mean");
+    return c;
+}
+
+const model_kind *model_kind_find(const char *name) {
+    for (int i = 0; i < REGISTRY_COUNT; i++)
+        if (strcmp(registry[i]->name, name) == 0)
+            return registry[i];
+    return NULL;
+}
+
+int model_kind_count(void) {
+    return REGISTRY_COUNT;
+}
+
+const model_kind *model_kind_at(int i) {
+    return i >= 0 && i < REGISTRY_COUNT ? registry[i] : NULL;
+}
+
+void model_kinds_print(FILE *out) {
+    for (int i = 0; i < REGISTRY_COUNT; i++) {
+        const model_kind *k = registry[i];
+        fprintf(out, "%-14s %s (data: %s)\n%s\n", k->name, k->summary,
+                k->needs_images && k->needs_tokens ? "images + tokens"
+                : k->needs_images                  ? "images"
+                                                   : "tokens",
+                k->options_help);
+    }
+}
+
+model *model_create(const char *name, const model_config *cfg, const data_shape *shape, char *err,
+                    size_t errlen) {
+    const model_kind *kind = model_kind_find(name);
+    if (!kind) {
+        int n = snprintf(err, errlen, "unknown model '%s'; known models:", name);
+        for (int i = 0; i < REGISTRY_COUNT && n < (int)errlen; i++)
+            n += snprintf(err + n, errlen - n, " %s", registry[i]->name);
+        return NULL;
+    }
+    if (kind->needs_images && shape->channels == 0) {
+        snprintf(err, errlen, "model '%s' needs images, and the dataset has none", name);
+        return NULL;
+    }
+    if (kind->needs_tokens && shape->vocab_size == 0) {
+        snprintf(err, errlen, "model '%s' needs tokens, and the dataset has none", name);
+        return NULL;
+    }
+    model *m = xcalloc(1, sizeof *m);
+    m->kind = kind;
+    m->cfg = *cfg;
+    m->shape = *shape;
+    params_init(&m->ps);
+    m->impl = kind->create(&m->ps, cfg, shape, err, errlen);
+    if (!m->impl) {
+        params_free(&m->ps);
+        free(m);
+        return NULL;
+    }
+    params_alloc(&m->ps, cfg->seed);
+    return m;
+}
+
+void model_free(model *m) {
+    if (!m)
+        return;
+    m->kind->destroy(m->impl);
+    params_free(&m->ps);
+    free(m);
+}
+
+tensor *model_forward(model *m, graph *g, const model_batch *batch, attention_sink *sink) {
+    return m->kind->forward(m->impl, g, batch, sink);
+}
