@@ -1,0 +1,132 @@
+#!/usr/bin/python3
+"""The same models as heed's bench_model, in PyTorch, timed the same way:
+forward + cross-entropy + backward + AdamW on random data, one process, the
+thread count given. Prints one JSON line.
+
+Run through scripts/bench_models.sh, which measures both in one invocation.
+"""
+import argparse
+import json
+import math
+import time
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+class Attention(nn.Module):
+    def __init__(self, dim, heads):
+        super().__init__()
+        self.heads = heads
+        self.q, self.k, self.v, self.o = (nn.Linear(dim, dim) for _ in range(4))
+
+    def forward(self, x, mask):
+        B, T, C = x.shape
+        hs = C // self.heads
+        q = self.q(x).view(B, T, self.heads, hs).transpose(1, 2)
+        k = self.k(x).view(B, T, self.heads, hs).transpose(1, 2)
+        v = self.v(x).view(B, T, self.heads, hs).transpose(1, 2)
+        s = q @ k.transpose(-2, -1) / math.sqrt(hs)
+        if mask is not None:
+            s = s + mask[:, None, None, :]
+        y = torch.softmax(s, dim=-1) @ v
+        return self.o(y.transpose(1, 2).reshape(B, T, C))
+
+
+class Block(nn.Module):
+    def __init__(self, dim, heads, ffn):
+        super().__init__()
+        self.ln1, self.ln2 = nn.LayerNorm(dim), nn.LayerNorm(dim)
+        self.attn = Attention(dim, heads)
+        self.fc1, self.fc2 = nn.Linear(dim, ffn), nn.Linear(ffn, dim)
+
+    def forward(self, x, mask):
+        x = x + self.attn(self.ln1(x), mask)
+        return x + self.fc2(F.gelu(self.fc1(self.ln2(x))))
+
+
+class Transformer(nn.Module):
+    def __init__(self, a):
+        super().__init__()
+        self.tok = nn.Embedding(a.vocab, a.dim)
+        self.pos = nn.Parameter(torch.randn(a.len, a.dim) * 0.02)
+        self.blocks = nn.ModuleList(Block(a.dim, a.heads, a.ffn) for _ in range(a.depth))
+        self.ln_f = nn.LayerNorm(a.dim)
+        self.head = nn.Linear(a.dim, a.classes)
+
+    def forward(self, ids):
+        valid = (ids != 0).float()
+        mask = (1.0 - valid) * -1e9
+        x = self.tok(ids) + self.pos[: ids.shape[1]]
+        for b in self.blocks:
+            x = b(x, mask)
+        x = self.ln_f(x)
+        x = (x * valid[..., None]).sum(1) / valid.sum(1, keepdim=True).clamp(min=1)
+        return self.head(x)
+
+
+class ViT(nn.Module):
+    def __init__(self, a):
+        super().__init__()
+        p = a.patch
+        n = (a.image // p) ** 2
+        self.p = p
+        self.embed = nn.Linear(a.channels * p * p, a.dim)
+        self.cls = nn.Parameter(torch.zeros(a.dim))
+        self.pos = nn.Parameter(torch.randn(n + 1, a.dim) * 0.02)
+        self.blocks = nn.ModuleList(Block(a.dim, a.heads, a.ffn) for _ in range(a.depth))
+        self.ln_f = nn.LayerNorm(a.dim)
+        self.head = nn.Linear(a.dim, a.classes)
+
+    def forward(self, img):
+        B, C, H, W = img.shape
+        p = self.p
+        x = img.unfold(2, p, p).unfold(3, p, p)  # B C gh gw p p
+        x = x.permute(0, 2, 3, 1, 4, 5).reshape(B, -1, C * p * p)
+        x = self.embed(x)
+        x = torch.cat([self.cls.expand(B, 1, -1), x], dim=1) + self.pos
+        for b in self.blocks:
+            x = b(x, None)
+        return self.head(self.ln_f(x).mean(1))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--model", default="transformer")
+    for k, v in dict(batch=64, len=64, vocab=8000, classes=10, steps=20, threads=1, image=28,
+                     channels=1, dim=128, depth=2, heads=4, ffn=512, patch=4).items():
+        ap.add_argument("--" + k, type=int, default=v)
+    a = ap.parse_args()
+    torch.set_num_threads(a.threads)
+    torch.manual_seed(0)
+    if a.model == "transformer":
+        m = Transformer(a)
+        x = torch.randint(5, a.vocab, (a.batch, a.len))
+    elif a.model == "vit":
+        m = ViT(a)
+        x = torch.randn(a.batch, a.channels, a.image, a.image)
+    else:
+        raise SystemExit(f"bench_torch.py: no PyTorch twin for model {a.model}")
+    y = torch.randint(0, a.classes, (a.batch,))
+    decay = [p for p in m.parameters() if p.dim() >= 2]
+    no_decay = [p for p in m.parameters() if p.dim() < 2]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.01},
+                             {"params": no_decay, "weight_decay": 0.0}], lr=1e-3)
+    warmup = 3
+    for s in range(warmup + a.steps):
+        if s == warmup:
+            t0 = time.perf_counter()
+        opt.zero_grad(set_to_none=True)
+        loss = F.cross_entropy(m(x), y)
+        loss.backward()
+        opt.step()
+    dt = time.perf_counter() - t0
+    print(json.dumps({"impl": "pytorch", "model": a.model, "threads": a.threads,
+                      "batch": a.batch, "steps": a.steps, "seconds": round(dt, 4),
+                      "samples_per_s": round(a.steps * a.batch / dt, 2),
+                      "loss": round(loss.item(), 4)}))
+
+
+if __name__ == "__main__":
+    main()
