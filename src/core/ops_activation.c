@@ -7,6 +7,7 @@
 #include "core/ops.h"
 
 #include "core/check.h"
+#include "core/fastmath.h"
 
 #include <math.h>
 
@@ -21,7 +22,10 @@ typedef struct act_ctx {
 #define GELU_INV_SQRT_2 0.7071067811865476f
 #define GELU_INV_SQRT_2PI 0.3989422804014327f
 
-static void act_forward(float *out, const float *x, int64_t n, act_kind kind) {
+/* Cloned for AVX2 so the polynomial loops run 8 wide where the CPU allows,
+ * while the binary still runs on any x86-64. */
+__attribute__((target_clones("avx2", "default"))) static void
+act_forward(float *out, const float *x, int64_t n, act_kind kind) {
     switch (kind) {
     case ACT_RELU:
         for (int64_t i = 0; i < n; i++)
@@ -29,7 +33,7 @@ static void act_forward(float *out, const float *x, int64_t n, act_kind kind) {
         break;
     case ACT_GELU_ERF:
         for (int64_t i = 0; i < n; i++)
-            out[i] = 0.5f * x[i] * (1.0f + erff(x[i] * GELU_INV_SQRT_2));
+            out[i] = 0.5f * x[i] * (1.0f + fast_erff(x[i] * GELU_INV_SQRT_2));
         break;
     case ACT_GELU_TANH:
         for (int64_t i = 0; i < n; i++) {
@@ -43,13 +47,14 @@ static void act_forward(float *out, const float *x, int64_t n, act_kind kind) {
         break;
     case ACT_SIGMOID:
         for (int64_t i = 0; i < n; i++)
-            out[i] = 1.0f / (1.0f + expf(-x[i]));
+            out[i] = 1.0f / (1.0f + fast_expf(-x[i]));
         break;
     }
 }
 
-static void act_backward(float *dx, const float *dout, const float *x, const float *out, int64_t n,
-                         act_kind kind) {
+__attribute__((target_clones("avx2", "default"))) static void
+act_backward(float *dx, const float *dout, const float *x, const float *out, int64_t n,
+             act_kind kind) {
     switch (kind) {
     case ACT_RELU:
         for (int64_t i = 0; i < n; i++)
@@ -58,8 +63,8 @@ static void act_backward(float *dx, const float *dout, const float *x, const flo
     case ACT_GELU_ERF:
         /* d/dx x*Phi(x) = Phi(x) + x*phi(x) */
         for (int64_t i = 0; i < n; i++) {
-            float cdf = 0.5f * (1.0f + erff(x[i] * GELU_INV_SQRT_2));
-            float pdf = GELU_INV_SQRT_2PI * expf(-0.5f * x[i] * x[i]);
+            float cdf = 0.5f * (1.0f + fast_erff(x[i] * GELU_INV_SQRT_2));
+            float pdf = GELU_INV_SQRT_2PI * fast_expf(-0.5f * x[i] * x[i]);
             dx[i] += dout[i] * (cdf + x[i] * pdf);
         }
         break;

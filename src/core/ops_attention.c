@@ -9,6 +9,7 @@
 #include "core/ops.h"
 
 #include "core/check.h"
+#include "core/fastmath.h"
 #include "core/rng.h"
 
 #include <cblas.h>
@@ -38,7 +39,7 @@ static void softmax_row_inplace(float *row, const float *mask, float scale, int 
     }
     float sum = 0.0f;
     for (int s = 0; s < S; s++) {
-        float e = expf(row[s] - maxv);
+        float e = fast_expf(row[s] - maxv);
         row[s] = e;
         sum += e;
     }
