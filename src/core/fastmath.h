@@ -13,8 +13,10 @@
 #include <stdint.h>
 #include <string.h>
 
-/* e^x for x in [-87, 88]; inputs beyond are clamped (result 0 or +huge). */
+/* e^x; exactly 0 below -87 (so masked -inf scores give 0 probability),
+ * inputs above 88 are clamped. */
 static inline float fast_expf(float x) {
+    float in = x;
     x = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
     /* x = n ln2 + r, |r| <= ln2/2 */
     /* round to nearest by the 1.5 * 2^23 trick: vectorises without SSE4.1 */
@@ -33,7 +35,7 @@ static inline float fast_expf(float x) {
     int32_t bits = ((int32_t)n + 127) << 23;
     float scale;
     memcpy(&scale, &bits, sizeof scale);
-    return p * scale;
+    return in < -87.0f ? 0.0f : p * scale;
 }
 
 /* erf(x) by a rational approximation on [-4, 4] (erf is +-1 in float

@@ -1,108 +1,170 @@
 /*
- * ops_loss.c - cross-entropy from logits (fused log-softmax), accuracy, and
- * the padding masks derived from token ids.
+ * ops_loss.c - cross-entropy with label smoothing and ignored rows, and the
+ * accuracy count that goes with it.
+ *
+ * The softmax is fused into the loss: forward keeps one logsumexp per row,
+ * and backward recomputes each probability as exp(x - lse). Saving the
+ * probabilities instead would cost N*K floats, which for masked language
+ * modelling (K = vocabulary) is the largest activation of the step.
  */
 #include "core/ops.h"
 
 #include "core/check.h"
+#include "core/fastmath.h"
 
 #include <math.h>
 
-typedef struct ce_ctx {
+/* LANES: independent partial results per row reduction (see row_stats). */
+enum { LABEL_IGNORE = -1, LANES = 16 };
+
+/* Max, sum of exp(x - max) and sum of x over one row x (K). Each reduction
+ * keeps LANES partial results: gcc may not reorder a float sum by itself,
+ * so one accumulator would serialise on the add latency (K = 30k for a
+ * vocabulary), while LANES fixed lanes vectorise and give the same bits for
+ * any vector width. */
+static void row_stats(const float *x, int K, float *max_out, float *sum_exp_out, float *sum_x_out) {
+    int KL = K - K % LANES;
+    float m[LANES], se[LANES], sx[LANES];
+    for (int j = 0; j < LANES; j++) {
+        m[j] = -INFINITY;
+        se[j] = 0.0f;
+        sx[j] = 0.0f;
+    }
+    for (int k = 0; k < KL; k += LANES)
+        for (int j = 0; j < LANES; j++)
+            m[j] = x[k + j] > m[j] ? x[k + j] : m[j];
+    float maxv = -INFINITY;
+    for (int j = 0; j < LANES; j++)
+        maxv = m[j] > maxv ? m[j] : maxv;
+    for (int k = KL; k < K; k++)
+        maxv = x[k] > maxv ? x[k] : maxv;
+    for (int k = 0; k < KL; k += LANES)
+        for (int j = 0; j < LANES; j++) {
+            se[j] += fast_expf(x[k + j] - maxv);
+            sx[j] += x[k + j];
+        }
+    float sum_exp = 0.0f, sum_x = 0.0f;
+    for (int j = 0; j < LANES; j++) {
+        sum_exp += se[j];
+        sum_x += sx[j];
+    }
+    for (int k = KL; k < K; k++) {
+        sum_exp += fast_expf(x[k] - maxv);
+        sum_x += x[k];
+    }
+    *max_out = maxv;
+    *sum_exp_out = sum_exp;
+    *sum_x_out = sum_x;
+}
+
+typedef struct cross_entropy_ctx {
     tensor *out, *logits;
     const tensor *labels;
-    float *lse; /* (N) log-sum-exp of each row */
+    float *lse; /* (N) logsumexp per row; ignored rows hold 0 */
     float smoothing;
-    int N, K, counted;
-} ce_ctx;
+    int N, K, n_valid;
+} cross_entropy_ctx;
 
-static void ce_backward_entry(void *p) {
-    ce_ctx *c = p;
-    if (!c->counted)
-        return;
-    int K = c->K;
-    float scale = c->out->grad[0] / c->counted;
-    float off = c->smoothing / K, on = 1.0f - c->smoothing + off;
-    for (int n = 0; n < c->N; n++) {
-        int y = c->labels->idata[n];
-        if (y < 0)
+/* Rows whose label is not ignored; dies on a label outside [0, K). */
+static int count_targets(const int32_t *labels, int N, int K) {
+    int n = 0;
+    for (int i = 0; i < N; i++) {
+        HEED_ASSERT(labels[i] == LABEL_IGNORE || (labels[i] >= 0 && labels[i] < K));
+        n += labels[i] != LABEL_IGNORE;
+    }
+    return n;
+}
+
+/* loss (1) = mean over rows with labels[n] != -1 of
+ *     (1 - s) * (lse - x[y]) + s * (lse - mean_k x[k])
+ * which is -sum_k q_k log p_k for q = (1 - s) onehot(y) + s / K, as in
+ * PyTorch's cross_entropy(label_smoothing=s). lse (N) is kept for backward.
+ * logits (N, K), labels (N). */
+static void cross_entropy_forward(float *loss, float *lse, const float *logits,
+                                  const int32_t *labels, float s, int N, int K, int n_valid) {
+    double total = 0.0;
+    float inv_K = 1.0f / (float)K;
+    for (int n = 0; n < N; n++) {
+        lse[n] = 0.0f;
+        int y = labels[n];
+        if (y == LABEL_IGNORE)
             continue;
-        const float *z = c->logits->data + (int64_t)n * K;
-        float *dz = c->logits->grad + (int64_t)n * K;
-        for (int k = 0; k < K; k++) {
-            float prob = expf(z[k] - c->lse[n]);
-            dz[k] += scale * (prob - (k == y ? on : off));
-        }
+        const float *x = logits + (size_t)n * K;
+        float maxv, sum_exp, sum_x;
+        row_stats(x, K, &maxv, &sum_exp, &sum_x);
+        float l = maxv + logf(sum_exp);
+        lse[n] = l;
+        total += (double)((1.0f - s) * (l - x[y]) + s * (l - sum_x * inv_K));
+    }
+    /* Every row ignored: the loss is 0, not 0/0, so a batch of padding
+     * neither poisons the running loss nor moves the weights. */
+    loss[0] = n_valid > 0 ? (float)(total / n_valid) : 0.0f;
+}
+
+/* dlogits (N, K) += dloss / n_valid * (softmax(x) - q) on rows not ignored */
+static void cross_entropy_backward(float *dlogits, const float *dloss, const float *logits,
+                                   const float *lse, const int32_t *labels, float s, int N, int K,
+                                   int n_valid) {
+    if (n_valid == 0)
+        return;
+    float scale = dloss[0] / (float)n_valid;
+    float smooth = s / (float)K;
+    for (int n = 0; n < N; n++) {
+        int y = labels[n];
+        if (y == LABEL_IGNORE)
+            continue;
+        const float *x = logits + (size_t)n * K;
+        float *d = dlogits + (size_t)n * K;
+        float l = lse[n];
+        for (int k = 0; k < K; k++)
+            d[k] += scale * (fast_expf(x[k] - l) - smooth);
+        d[y] -= scale * (1.0f - s);
     }
 }
 
+static void cross_entropy_backward_entry(void *p) {
+    cross_entropy_ctx *c = p;
+    cross_entropy_backward(c->logits->grad, c->out->grad, c->logits->data, c->lse, c->labels->idata,
+                           c->smoothing, c->N, c->K, c->n_valid);
+}
+
 tensor *op_cross_entropy(graph *g, tensor *logits, const tensor *labels, float smoothing) {
-    HEED_ASSERT(logits->ndim == 2 && labels->dtype == DTYPE_I32);
-    int N = logits->shape[0], K = logits->shape[1];
-    HEED_ASSERT(labels->numel == N);
+    HEED_ASSERT(logits->dtype == DTYPE_F32 && logits->ndim >= 1 && labels->dtype == DTYPE_I32);
+    HEED_ASSERT(smoothing >= 0.0f && smoothing <= 1.0f);
+    /* (N, K) is the rows x columns view, so (B, T, V) logits with (B, T)
+     * labels (masked language modelling) need no reshape. */
+    int K = tensor_cols(logits), N = (int)tensor_rows(logits);
+    HEED_ASSERT(K > 0 && labels->numel == N);
+    int n_valid = count_targets(labels->idata, N, K);
     tensor *in[1] = {logits};
     bool grad = graph_wants_grad(g, 1, in);
     tensor *out = graph_new(g, DTYPE_F32, 1, (int[]){1}, grad);
-    float *lse = arena_alloc(graph_arena(g), sizeof(float) * (N + 1));
-    double total = 0.0;
-    int counted = 0;
-    for (int n = 0; n < N; n++) {
-        const float *z = logits->data + (int64_t)n * K;
-        float maxv = z[0];
-        for (int k = 1; k < K; k++)
-            maxv = z[k] > maxv ? z[k] : maxv;
-        float sum = 0.0f;
-        for (int k = 0; k < K; k++)
-            sum += expf(z[k] - maxv);
-        lse[n] = maxv + logf(sum);
-        int y = labels->idata[n];
-        if (y < 0)
-            continue;
-        HEED_ASSERT(y < K);
-        float mean_nll = 0.0f;
-        if (smoothing > 0.0f) {
-            for (int k = 0; k < K; k++)
-                mean_nll += lse[n] - z[k];
-            mean_nll /= K;
-        }
-        total += (1.0f - smoothing) * (lse[n] - z[y]) + smoothing * mean_nll;
-        counted++;
-    }
-    out->data[0] = counted ? (float)(total / counted) : 0.0f;
+    float *lse = arena_alloc(graph_arena(g), sizeof(float) * (size_t)(N > 0 ? N : 1));
+    cross_entropy_forward(out->data, lse, logits->data, labels->idata, smoothing, N, K, n_valid);
     if (grad) {
-        ce_ctx *c = graph_record(g, ce_backward_entry, sizeof *c, 1, in);
-        *c = (ce_ctx){out, logits, labels, lse, smoothing, N, K, counted};
+        cross_entropy_ctx *c = graph_record(g, cross_entropy_backward_entry, sizeof *c, 1, in);
+        *c = (cross_entropy_ctx){out, logits, labels, lse, smoothing, N, K, n_valid};
     }
     return out;
 }
 
+/* Ties go to the first maximum, like torch.argmax. */
 int64_t count_correct(const tensor *logits, const tensor *labels) {
-    int N = logits->shape[0], K = logits->shape[1];
+    HEED_ASSERT(logits->dtype == DTYPE_F32 && labels->dtype == DTYPE_I32);
+    int K = tensor_cols(logits);
+    int64_t N = tensor_rows(logits);
+    HEED_ASSERT(labels->numel == N);
     int64_t correct = 0;
-    for (int n = 0; n < N; n++) {
+    for (int64_t n = 0; n < N; n++) {
         int y = labels->idata[n];
-        if (y < 0)
+        if (y == LABEL_IGNORE)
             continue;
-        const float *z = logits->data + (int64_t)n * K;
+        const float *x = logits->data + n * K;
         int best = 0;
         for (int k = 1; k < K; k++)
-            if (z[k] > z[best])
+            if (x[k] > x[best])
                 best = k;
         correct += best == y;
     }
     return correct;
-}
-
-tensor *mask_from_valid(graph *g, const tensor *valid) {
-    tensor *m = graph_new(g, DTYPE_F32, valid->ndim, valid->shape, false);
-    for (int64_t i = 0; i < valid->numel; i++)
-        m->data[i] = valid->idata[i] ? 0.0f : -INFINITY;
-    return m;
-}
-
-tensor *valid_from_ids(graph *g, const tensor *ids, int pad_id) {
-    tensor *v = graph_new(g, DTYPE_I32, ids->ndim, ids->shape, false);
-    for (int64_t i = 0; i < ids->numel; i++)
-        v->idata[i] = ids->idata[i] != pad_id;
-    return v;
 }

@@ -1,9 +1,9 @@
 /*
- * ops_shape.c - concat, split and token selection: copies between a tensor
- * and slices of another along one axis.
+ * ops_shape.c - concatenation, splitting and token selection.
  *
- * Viewing a tensor as (outer, dim, inner) around the axis, a slice [lo, hi)
- * along it is `outer` blocks of (hi - lo) * inner contiguous floats.
+ * Along any axis a, a row-major tensor is an (outer, inner) matrix with
+ * outer = prod(shape[:a]) and inner = prod(shape[a:]); concatenating or
+ * splitting along a is then a strided copy of column blocks, whatever a is.
  */
 #include "core/ops.h"
 
@@ -11,134 +11,202 @@
 
 #include <string.h>
 
-typedef struct axis_view {
-    int64_t outer, inner;
-    int dim;
-} axis_view;
-
-static axis_view axis_view_of(const tensor *t, int axis) {
-    axis_view v = {1, 1, t->shape[axis]};
-    for (int i = 0; i < axis; i++)
-        v.outer *= t->shape[i];
-    for (int i = axis + 1; i < t->ndim; i++)
-        v.inner *= t->shape[i];
-    return v;
+static int normalise_axis(int axis, int ndim) {
+  int a = axis < 0 ? axis + ndim : axis;
+  HEED_ASSERT(a >= 0 && a < ndim);
+  return a;
 }
 
-typedef enum slice_mode {
-    SLICE_WHOLE_TO_PART, /* part = whole[:, lo:lo+len, :] */
-    SLICE_PART_TO_WHOLE, /* whole[:, lo:lo+len, :] = part */
-    SLICE_ADD_TO_PART,   /* part += whole[...] (concat backward) */
-    SLICE_ADD_TO_WHOLE,  /* whole[...] += part (split backward) */
-} slice_mode;
-
-/* part is (outer, len, inner); whole is (outer, dim, inner). */
-static void slice_copy(float *whole, float *part, axis_view v, int lo, int len, slice_mode mode) {
-    int64_t n = (int64_t)len * v.inner;
-    for (int64_t o = 0; o < v.outer; o++) {
-        float *w = whole + (o * v.dim + lo) * v.inner;
-        float *p = part + o * n;
-        switch (mode) {
-        case SLICE_WHOLE_TO_PART:
-            memcpy(p, w, sizeof(float) * n);
-            break;
-        case SLICE_PART_TO_WHOLE:
-            memcpy(w, p, sizeof(float) * n);
-            break;
-        case SLICE_ADD_TO_PART:
-            for (int64_t i = 0; i < n; i++)
-                p[i] += w[i];
-            break;
-        case SLICE_ADD_TO_WHOLE:
-            for (int64_t i = 0; i < n; i++)
-                w[i] += p[i];
-            break;
-        }
-    }
+static int64_t prod_dims(const int *shape, int from, int to) {
+  int64_t p = 1;
+  for (int i = from; i < to; i++)
+    p *= shape[i];
+  return p;
 }
 
-static int normalise_axis(const tensor *t, int axis) {
-    if (axis < 0)
-        axis += t->ndim;
-    HEED_ASSERT(axis >= 0 && axis < t->ndim);
-    return axis;
+/* ---- concat ------------------------------------------------------------ */
+
+typedef struct concat_ctx {
+  tensor *out;
+  int64_t outer, out_inner;
+  int n;
+  tensor *xs[]; /* n inputs */
+} concat_ctx;
+
+/* out (outer, out_inner)[:, off:off+inner] = x (outer, inner) */
+static void concat_forward(float *out, const float *x, int64_t outer,
+                           int64_t inner, int64_t out_inner, int64_t off) {
+  for (int64_t o = 0; o < outer; o++)
+    memcpy(out + o * out_inner + off, x + o * inner, sizeof(float) * inner);
 }
 
-typedef struct slice_ctx {
-    tensor *whole, *part;
-    axis_view v;
-    int lo, len;
-    slice_mode backward;
-} slice_ctx;
-
-static void slice_backward_entry(void *p) {
-    slice_ctx *c = p;
-    if (c->backward == SLICE_ADD_TO_WHOLE)
-        slice_copy(c->whole->grad, c->part->grad, c->v, c->lo, c->len, SLICE_ADD_TO_WHOLE);
-    else
-        slice_copy(c->whole->grad, c->part->grad, c->v, c->lo, c->len, SLICE_ADD_TO_PART);
+/* dx (outer, inner) += dout (outer, out_inner)[:, off:off+inner] */
+static void concat_backward(float *dx, const float *dout, int64_t outer,
+                            int64_t inner, int64_t out_inner, int64_t off) {
+  for (int64_t o = 0; o < outer; o++) {
+    float *d = dx + o * inner;
+    const float *s = dout + o * out_inner + off;
+    for (int64_t i = 0; i < inner; i++)
+      d[i] += s[i];
+  }
 }
 
-static void record_slice(graph *g, tensor *whole, tensor *part, axis_view v, int lo, int len,
-                         slice_mode backward, tensor *input) {
-    tensor *in[1] = {input};
-    slice_ctx *c = graph_record(g, slice_backward_entry, sizeof *c, 1, in);
-    *c = (slice_ctx){whole, part, v, lo, len, backward};
+static void concat_backward_entry(void *p) {
+  concat_ctx *c = p;
+  int64_t off = 0;
+  for (int k = 0; k < c->n; k++) {
+    tensor *x = c->xs[k];
+    int64_t inner = x->numel / (c->outer ? c->outer : 1);
+    if (x->grad)
+      concat_backward(x->grad, c->out->grad, c->outer, inner, c->out_inner,
+                      off);
+    off += inner;
+  }
 }
 
 tensor *op_concat(graph *g, int n, tensor *const *xs, int axis) {
-    HEED_ASSERT(n > 0);
-    axis = normalise_axis(xs[0], axis);
-    int shape[TENSOR_MAX_DIMS];
-    memcpy(shape, xs[0]->shape, sizeof shape);
-    shape[axis] = 0;
-    for (int k = 0; k < n; k++) {
-        HEED_ASSERT(xs[k]->ndim == xs[0]->ndim);
-        for (int i = 0; i < xs[0]->ndim; i++)
-            HEED_ASSERT(i == axis || xs[k]->shape[i] == xs[0]->shape[i]);
-        shape[axis] += xs[k]->shape[axis];
-    }
-    bool grad = graph_wants_grad(g, n, xs);
-    tensor *out = graph_new(g, DTYPE_F32, xs[0]->ndim, shape, grad);
-    axis_view v = axis_view_of(out, axis);
-    int lo = 0;
-    for (int k = 0; k < n; k++) {
-        int len = xs[k]->shape[axis];
-        slice_copy(out->data, xs[k]->data, v, lo, len, SLICE_PART_TO_WHOLE);
-        if (grad && xs[k]->grad)
-            record_slice(g, out, xs[k], v, lo, len, SLICE_ADD_TO_PART, xs[k]);
-        lo += len;
-    }
-    return out;
+  HEED_ASSERT(n >= 1);
+  int nd = xs[0]->ndim;
+  int a = normalise_axis(axis, nd);
+  int shape[TENSOR_MAX_DIMS];
+  memcpy(shape, xs[0]->shape, sizeof shape);
+  shape[a] = 0;
+  for (int k = 0; k < n; k++) {
+    HEED_ASSERT(xs[k]->dtype == DTYPE_F32 && xs[k]->ndim == nd);
+    for (int i = 0; i < nd; i++)
+      HEED_ASSERT(i == a || xs[k]->shape[i] == xs[0]->shape[i]);
+    shape[a] += xs[k]->shape[a];
+  }
+  int64_t outer = prod_dims(shape, 0, a), out_inner = prod_dims(shape, a, nd);
+  bool grad = graph_wants_grad(g, n, xs);
+  tensor *out = graph_new(g, DTYPE_F32, nd, shape, grad);
+  int64_t off = 0;
+  for (int k = 0; k < n; k++) {
+    int64_t inner = prod_dims(xs[k]->shape, a, nd);
+    concat_forward(out->data, xs[k]->data, outer, inner, out_inner, off);
+    off += inner;
+  }
+  if (grad) {
+    concat_ctx *c = graph_record(g, concat_backward_entry,
+                                 sizeof *c + sizeof(tensor *) * n, n, xs);
+    c->out = out;
+    c->outer = outer;
+    c->out_inner = out_inner;
+    c->n = n;
+    memcpy(c->xs, xs, sizeof(tensor *) * n);
+  }
+  return out;
 }
 
-static tensor *slice_out(graph *g, tensor *x, int axis, int lo, int len, bool grad) {
-    int shape[TENSOR_MAX_DIMS];
-    memcpy(shape, x->shape, sizeof shape);
-    shape[axis] = len;
-    axis_view v = axis_view_of(x, axis);
-    tensor *out = graph_new(g, DTYPE_F32, x->ndim, shape, grad);
-    slice_copy(x->data, out->data, v, lo, len, SLICE_WHOLE_TO_PART);
-    if (grad)
-        record_slice(g, x, out, v, lo, len, SLICE_ADD_TO_WHOLE, x);
-    return out;
+/* ---- split ------------------------------------------------------------- */
+
+typedef struct split_ctx {
+  tensor *out, *x;
+  int64_t outer, inner, x_inner, off;
+} split_ctx;
+
+/* out (outer, inner) = x (outer, x_inner)[:, off:off+inner] */
+static void split_forward(float *out, const float *x, int64_t outer,
+                          int64_t inner, int64_t x_inner, int64_t off) {
+  for (int64_t o = 0; o < outer; o++)
+    memcpy(out + o * inner, x + o * x_inner + off, sizeof(float) * inner);
 }
 
-void op_split(graph *g, tensor *x, int axis, int n, const int *sizes, tensor **out) {
-    axis = normalise_axis(x, axis);
-    tensor *in[1] = {x};
-    bool grad = graph_wants_grad(g, 1, in);
-    int lo = 0;
-    for (int k = 0; k < n; k++) {
-        out[k] = slice_out(g, x, axis, lo, sizes[k], grad);
-        lo += sizes[k];
+/* dx (outer, x_inner)[:, off:off+inner] += dout (outer, inner) */
+static void split_backward(float *dx, const float *dout, int64_t outer,
+                           int64_t inner, int64_t x_inner, int64_t off) {
+  for (int64_t o = 0; o < outer; o++) {
+    float *d = dx + o * x_inner + off;
+    const float *s = dout + o * inner;
+    for (int64_t i = 0; i < inner; i++)
+      d[i] += s[i];
+  }
+}
+
+static void split_backward_entry(void *p) {
+  split_ctx *c = p;
+  split_backward(c->x->grad, c->out->grad, c->outer, c->inner, c->x_inner,
+                 c->off);
+}
+
+void op_split(graph *g, tensor *x, int axis, int n, const int *sizes,
+              tensor **out) {
+  HEED_ASSERT(n >= 1 && x->dtype == DTYPE_F32);
+  int nd = x->ndim;
+  int a = normalise_axis(axis, nd);
+  int total = 0;
+  for (int k = 0; k < n; k++) {
+    HEED_ASSERT(sizes[k] >= 0);
+    total += sizes[k];
+  }
+  HEED_ASSERT(total == x->shape[a]);
+  int64_t outer = prod_dims(x->shape, 0, a),
+          x_inner = prod_dims(x->shape, a, nd);
+  int64_t rest = prod_dims(x->shape, a + 1, nd);
+  tensor *in[1] = {x};
+  bool grad = graph_wants_grad(g, 1, in);
+  int shape[TENSOR_MAX_DIMS];
+  memcpy(shape, x->shape, sizeof shape);
+  int64_t off = 0;
+  for (int k = 0; k < n; k++) {
+    shape[a] = sizes[k];
+    int64_t inner = sizes[k] * rest;
+    out[k] = graph_new(g, DTYPE_F32, nd, shape, grad);
+    split_forward(out[k]->data, x->data, outer, inner, x_inner, off);
+    if (grad) {
+      /* One entry per part: each part's gradient lands in its own slice,
+       * so the entries are independent and their order is free. */
+      split_ctx *c = graph_record(g, split_backward_entry, sizeof *c, 1, in);
+      *c = (split_ctx){out[k], x, outer, inner, x_inner, off};
     }
-    HEED_ASSERT(lo == x->shape[axis]);
+    off += inner;
+  }
+}
+
+/* ---- select token ------------------------------------------------------ */
+
+typedef struct select_ctx {
+  tensor *out, *x;
+  int B, T, C, t;
+} select_ctx;
+
+/* out (B, C) = x (B, T, C)[:, t, :] */
+static void select_token_forward(float *out, const float *x, int B, int T,
+                                 int C, int t) {
+  for (int b = 0; b < B; b++)
+    memcpy(out + (size_t)b * C, x + ((size_t)b * T + t) * C, sizeof(float) * C);
+}
+
+/* dx (B, T, C)[:, t, :] += dout (B, C) */
+static void select_token_backward(float *dx, const float *dout, int B, int T,
+                                  int C, int t) {
+  for (int b = 0; b < B; b++) {
+    float *d = dx + ((size_t)b * T + t) * C;
+    const float *s = dout + (size_t)b * C;
+    for (int c = 0; c < C; c++)
+      d[c] += s[c];
+  }
+}
+
+static void select_backward_entry(void *p) {
+  select_ctx *c = p;
+  select_token_backward(c->x->grad, c->out->grad, c->B, c->T, c->C, c->t);
 }
 
 tensor *op_select_token(graph *g, tensor *x, int t) {
-    HEED_ASSERT(x->ndim == 3 && t >= 0 && t < x->shape[1]);
-    tensor *in[1] = {x};
-    tensor *tok = slice_out(g, x, 1, t, 1, graph_wants_grad(g, 1, in));
-    return graph_reshape(g, tok, 2, (int[]){x->shape[0], x->shape[2]});
+  HEED_ASSERT(x->ndim == 3 && x->dtype == DTYPE_F32);
+  int B = x->shape[0], T = x->shape[1], C = x->shape[2];
+  /* Negative t counts from the end: -1 is the last token (RNN pooling). */
+  if (t < 0)
+    t += T;
+  HEED_ASSERT(t >= 0 && t < T);
+  tensor *in[1] = {x};
+  bool grad = graph_wants_grad(g, 1, in);
+  tensor *out = graph_new(g, DTYPE_F32, 2, (int[]){B, C}, grad);
+  select_token_forward(out->data, x->data, B, T, C, t);
+  if (grad) {
+    select_ctx *c = graph_record(g, select_backward_entry, sizeof *c, 1, in);
+    *c = (select_ctx){out, x, B, T, C, t};
+  }
+  return out;
 }

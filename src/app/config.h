@@ -1,0 +1,79 @@
+/*
+ * config.h - the run configuration of `heed train`, from an INI file and
+ * long flags through one table of options.
+ *
+ * Every option has one name, used as `--name value` on the command line and
+ * as `name = value` in the INI file (any section; sections are for people).
+ * Flags override the file. Unknown names and unparsable values are errors
+ * that name the option and what was expected; every effective value is
+ * printed once (config_print) and saved in the run directory as config.ini.
+ */
+#ifndef HEED_APP_CONFIG_H
+#define HEED_APP_CONFIG_H
+
+#include "models/model.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+enum { CONFIG_STR = 256 };
+
+typedef struct run_config {
+    char model[64];
+    char data[CONFIG_STR];
+    char out[CONFIG_STR];
+    char config_file[CONFIG_STR];
+    int epochs;
+    int64_t steps;   /* 0: from epochs */
+    int batch_size;  /* global */
+    int micro_batch; /* 0: the whole per-rank batch */
+    float lr;
+    char schedule[16];
+    int warmup;
+    float weight_decay;
+    float clip;
+    float label_smoothing;
+    uint64_t seed;
+    int eval_every; /* steps; 0: once per epoch */
+    int log_every;
+    int ckpt_every;
+    int keep;
+    char resume[CONFIG_STR];
+    bool exact_reduce;
+    float collective_timeout;
+    int threads;     /* 0: cores of the node / ranks of the node */
+    int bucket_kb;   /* gradient bucket size */
+    bool overlap;    /* reduce buckets during backward */
+    bool zero;       /* ZeRO-1 (sharded Adam) when ranks > 1 */
+    bool check_sync; /* compare a parameter hash across ranks every step */
+    bool in_memory;  /* load the whole split instead of streaming */
+    bool drop_last;
+    int max_eval; /* evaluate at most this many samples (0: all) */
+    model_config mc;
+} run_config;
+
+void run_config_default(run_config *rc);
+
+/* Applies one option; false with a message in err for an unknown name or a
+ * bad value. `source` ("--flag" or "file.ini:12") is only for the message. */
+bool run_config_set(run_config *rc, const char *name, const char *value, const char *source,
+                    char *err, size_t errlen);
+
+/* Reads an INI file into rc; false with a message naming the file and line. */
+bool run_config_load_ini(run_config *rc, const char *path, char *err, size_t errlen);
+
+/* Parses argv (after the subcommand): first --config FILE, then every other
+ * --name value (or --flag for booleans, --no-flag to turn one off). */
+bool run_config_parse_args(run_config *rc, int argc, char **argv, char *err, size_t errlen);
+
+/* Cross-option checks (required options present, ranges). */
+bool run_config_check(const run_config *rc, char *err, size_t errlen);
+
+/* Writes every option as `name = value` lines (INI format). */
+void run_config_print(const run_config *rc, FILE *out);
+
+/* Prints the option table with help texts. */
+void run_config_print_help(FILE *out);
+
+#endif

@@ -1,0 +1,135 @@
+#include "app/trainer.h"
+
+#include "core/check.h"
+#include "core/ops.h"
+#include "dist/check_dist.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+void trainer_init(trainer *t, model *m, const comm *c, const adam_config *adam, bool zero,
+                  bool exact, int micro_batch, float label_smoothing, uint64_t seed) {
+    HEED_ASSERT(!exact || micro_batch > 0);
+    memset(t, 0, sizeof *t);
+    t->model = m;
+    t->graph = graph_create(64u << 20, m->ps.count);
+    t->adam = *adam;
+    t->comm = c;
+    t->micro_batch = micro_batch;
+    t->label_smoothing = label_smoothing;
+    t->seed = seed;
+    t->exact = exact;
+    grad_sync_init(&t->sync, c, m->ps.numel, zero, exact, 1u << 16);
+    t->parts = xcalloc(c->size, sizeof *t->parts);
+}
+
+void trainer_free(trainer *t) {
+    grad_sync_free(&t->sync);
+    graph_free(t->graph);
+    free(t->parts);
+}
+
+/* Tensors of rows [r0, r0 + n) of blk, as leaves in the graph's arena
+ * (views, no copies). */
+static void micro_batch_views(graph *g, const model *m, const sample_block *blk, int r0, int n,
+                              model_batch *mb, tensor **labels) {
+    memset(mb, 0, sizeof *mb);
+    mb->B = n;
+    const data_shape *s = &m->shape;
+    if (blk->images) {
+        tensor *x = graph_new(g, DTYPE_F32, 0, NULL, false);
+        x->ndim = 4;
+        x->shape[0] = n;
+        x->shape[1] = s->channels;
+        x->shape[2] = s->height;
+        x->shape[3] = s->width;
+        x->numel = (int64_t)n * s->channels * s->height * s->width;
+        x->data = (float *)blk->images + (int64_t)r0 * s->channels * s->height * s->width;
+        mb->images = x;
+    }
+    if (blk->tokens) {
+        tensor *ids = graph_new(g, DTYPE_I32, 0, NULL, false);
+        ids->ndim = 2;
+        ids->shape[0] = n;
+        ids->shape[1] = blk->L;
+        ids->numel = (int64_t)n * blk->L;
+        ids->idata = (int32_t *)blk->tokens + (int64_t)r0 * blk->L;
+        mb->tokens = ids;
+    }
+    tensor *y = graph_new(g, DTYPE_I32, 0, NULL, false);
+    y->ndim = 1;
+    y->shape[0] = n;
+    y->numel = n;
+    y->idata = (int32_t *)blk->labels + r0;
+    *labels = y;
+}
+
+step_result trainer_step(trainer *t, const sample_block *blk, int64_t global_batch, int64_t step,
+                         float lr, float clip) {
+    params *ps = &t->model->ps;
+    graph *g = t->graph;
+    params_zero_grad(ps);
+    graph_set_training(g, true);
+    int mb = t->micro_batch > 0 ? t->micro_batch : (blk->n > 0 ? blk->n : 1);
+    double loss_sum = 0.0;
+    bool in_range = true;
+    for (int r0 = 0; r0 < blk->n; r0 += mb) {
+        if (t->exact)
+            params_zero_grad(ps);
+        int n = blk->n - r0 < mb ? blk->n - r0 : mb;
+        graph_reset(g);
+        graph_begin_step(g, t->seed, (uint64_t)step, blk->ids + r0, n);
+        model_batch batch;
+        tensor *labels;
+        micro_batch_views(g, t->model, blk, r0, n, &batch, &labels);
+        tensor *logits = model_forward(t->model, g, &batch, NULL);
+        tensor *loss = op_cross_entropy(g, logits, labels, t->label_smoothing);
+        loss_sum += (double)loss->data[0] * n;
+        graph_backward(g, loss, (float)n / (float)global_batch);
+        if (t->exact)
+            in_range &= grad_sync_accumulate_exact(&t->sync, ps->grad, ps->numel);
+    }
+    step_result r;
+    r.loss = comm_sum_ordered(t->comm, loss_sum, t->parts) / (double)global_batch;
+    /* One verdict for all ranks: a rank whose gradient left the fixed-point
+     * range counts as non-finite everywhere. */
+    double bad = comm_sum_ordered(t->comm, in_range ? 0.0 : 1.0, t->parts);
+    r.finite = isfinite(r.loss) && bad == 0.0;
+    if (!r.finite) {
+        r.grad_norm = NAN;
+        return r;
+    }
+    r.grad_norm = t->exact ? grad_sync_step_exact(&t->sync, ps, &t->adam, lr, clip)
+                           : grad_sync_step(&t->sync, ps, &t->adam, lr, clip);
+    r.finite = isfinite(r.grad_norm);
+    return r;
+}
+
+void trainer_eval_block(trainer *t, const sample_block *blk, double *loss_sum, int64_t *confusion) {
+    graph *g = t->graph;
+    int K = t->model->shape.num_classes;
+    int mb = t->micro_batch > 0 ? t->micro_batch : 256;
+    graph_set_training(g, false);
+    graph_set_grad(g, false);
+    for (int r0 = 0; r0 < blk->n; r0 += mb) {
+        int n = blk->n - r0 < mb ? blk->n - r0 : mb;
+        graph_reset(g);
+        graph_begin_step(g, t->seed, 0, blk->ids + r0, n);
+        model_batch batch;
+        tensor *labels;
+        micro_batch_views(g, t->model, blk, r0, n, &batch, &labels);
+        tensor *logits = model_forward(t->model, g, &batch, NULL);
+        tensor *loss = op_cross_entropy(g, logits, labels, 0.0f);
+        *loss_sum += (double)loss->data[0] * n;
+        for (int i = 0; i < n; i++) {
+            const float *row = logits->data + (int64_t)i * K;
+            int best = 0;
+            for (int k = 1; k < K; k++)
+                if (row[k] > row[best])
+                    best = k;
+            confusion[labels->idata[i] * K + best]++;
+        }
+    }
+    graph_set_grad(g, true);
+}

@@ -1,0 +1,66 @@
+/*
+ * trainer.h - one optimisation step and one evaluation pass of a model on
+ * this rank's samples, independent of where the samples come from.
+ *
+ * A step: zero the gradients; for each micro-batch of the rank's share of the
+ * global batch, forward, cross-entropy, backward with the loss scaled by
+ * (micro-batch size / global batch size), so the gradients summed over ranks
+ * are those of the mean loss over the global batch; then grad_sync_step.
+ */
+#ifndef HEED_APP_TRAINER_H
+#define HEED_APP_TRAINER_H
+
+#include "core/graph.h"
+#include "core/optim.h"
+#include "dist/grad_sync.h"
+#include "models/model.h"
+
+/* Samples of one rank for one step (or one eval chunk), in the model's
+ * layout. Rows are samples; ids are their global indices. */
+typedef struct sample_block {
+    int n;
+    const int64_t *ids;
+    const float *images;     /* [n, C, H, W] or NULL */
+    const int32_t *tokens;   /* [n, L] or NULL */
+    const int32_t *segments; /* [n, L] or NULL */
+    int L;                   /* token columns in this block */
+    const int32_t *labels;   /* [n] */
+} sample_block;
+
+typedef struct trainer {
+    model *model;
+    graph *graph;
+    grad_sync sync;
+    adam_config adam;
+    const comm *comm;
+    int micro_batch;
+    float label_smoothing;
+    uint64_t seed;
+    bool exact;
+    double *parts; /* p doubles for ordered sums */
+} trainer;
+
+/* Collective (grad_sync_init). micro_batch 0 = the whole rank share.
+ * Exact mode (needs micro_batch > 0 and every rank's share made of whole
+ * micro-batches of the global order): each micro-batch's gradient is added
+ * to integer sums, so p ranks and 1 rank give bitwise-identical parameters. */
+void trainer_init(trainer *t, model *m, const comm *c, const adam_config *adam, bool zero,
+                  bool exact, int micro_batch, float label_smoothing, uint64_t seed);
+void trainer_free(trainer *t);
+
+typedef struct step_result {
+    double loss;      /* mean over the global batch, identical on all ranks */
+    double grad_norm; /* before clipping */
+    bool finite;
+} step_result;
+
+/* Collective. `global_batch` is the number of samples in this step over all
+ * ranks (each rank passes its own block). */
+step_result trainer_step(trainer *t, const sample_block *blk, int64_t global_batch, int64_t step,
+                         float lr, float clip);
+
+/* Adds this rank's predictions on blk to loss_sum and the K x K confusion
+ * counts (no gradient, eval mode). */
+void trainer_eval_block(trainer *t, const sample_block *blk, double *loss_sum, int64_t *confusion);
+
+#endif

@@ -1,0 +1,242 @@
+/*
+ * allreduce.c - the ring of allreduce.h. One generic reduce-scatter and one
+ * generic all-gather work on bytes; a small element-type switch supplies the
+ * MPI datatype, the element size and the addition, so float32 and int64 share
+ * every line of the message schedule.
+ */
+#include "dist/allreduce.h"
+
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dist/check_dist.h"
+
+/* The ring's communicator is private, so any tag would do; a fixed one of its
+ * own makes the ring's messages easy to pick out in an MPI trace. */
+enum { RING_TAG = 0x4ee };
+
+typedef enum ring_type {
+    RING_TYPE_F32 = 0,
+    RING_TYPE_I64,
+} ring_type;
+
+static size_t ring_type_size(ring_type t) {
+    return t == RING_TYPE_I64 ? sizeof(int64_t) : sizeof(float);
+}
+
+static MPI_Datatype ring_type_mpi(ring_type t) {
+    return t == RING_TYPE_I64 ? MPI_INT64_T : MPI_FLOAT;
+}
+
+/* dst[i] += src[i]. int64 adds as uint64 so overflow wraps instead of being
+ * undefined behaviour (the exact-sum contract says modulo 2^64). */
+static void ring_add(ring_type t, void *restrict dst, const void *restrict src, int64_t count) {
+    if (t == RING_TYPE_F32) {
+        float *restrict d = dst;
+        const float *restrict s = src;
+        for (int64_t i = 0; i < count; i++)
+            d[i] += s[i];
+    } else {
+        int64_t *restrict d = dst;
+        const int64_t *restrict s = src;
+        for (int64_t i = 0; i < count; i++)
+            d[i] = (int64_t)((uint64_t)d[i] + (uint64_t)s[i]);
+    }
+}
+
+/* (a mod p) in 0..p-1 for any a > -p. */
+static int ring_mod(int a, int p) {
+    return (a % p + p) % p;
+}
+
+void ring_chunk_range(int64_t n, int p, int r, int64_t *lo, int64_t *hi) {
+    HEED_ASSERT(n >= 0 && p >= 1 && r >= 0 && r < p);
+    int64_t base = n / p, extra = n % p;
+    int64_t start = (int64_t)r * base + (r < extra ? r : extra);
+    *lo = start;
+    *hi = start + base + (r < extra ? 1 : 0);
+}
+
+void ring_init(ring *r, const comm *c, size_t max_floats, size_t segment_floats) {
+    HEED_ASSERT(r != NULL && c != NULL);
+    memset(r, 0, sizeof *r);
+    HEED_MPI_CHECK(MPI_Comm_dup(c->mpi, &r->mpi));
+    HEED_MPI_CHECK(MPI_Comm_rank(r->mpi, &r->rank));
+    HEED_MPI_CHECK(MPI_Comm_size(r->mpi, &r->size));
+
+    /* No reduce-scatter message is longer than the largest chunk, so a
+     * segment beyond ceil(max_floats / p) would only waste memory. */
+    size_t seg = segment_floats ? segment_floats : RING_SEGMENT_FLOATS_DEFAULT;
+    size_t chunk_max = max_floats / (size_t)r->size + (max_floats % (size_t)r->size != 0);
+    if (chunk_max < seg)
+        seg = chunk_max;
+    /* A whole number of int64s, at least one; and each message count fits
+     * in an int. */
+    size_t bytes = seg * sizeof(float);
+    if (bytes > (size_t)INT_MAX)
+        bytes = (size_t)INT_MAX;
+    bytes = bytes / sizeof(int64_t) * sizeof(int64_t);
+    if (bytes < sizeof(int64_t))
+        bytes = sizeof(int64_t);
+    r->segment_bytes = bytes;
+    /* 64-byte alignment keeps the vectorised addition on whole cache lines. */
+    size_t alloc = (bytes + 63) / 64 * 64;
+    r->work[0] = xaligned_alloc(64, alloc);
+    r->work[1] = xaligned_alloc(64, alloc);
+}
+
+void ring_free(ring *r) {
+    if (!r)
+        return;
+    free(r->work[0]);
+    free(r->work[1]);
+    r->work[0] = r->work[1] = NULL;
+    if (r->mpi != MPI_COMM_NULL && r->mpi != (MPI_Comm)0)
+        HEED_MPI_CHECK(MPI_Comm_free(&r->mpi));
+    r->mpi = MPI_COMM_NULL;
+}
+
+/* Segment s of chunk [lo, hi) with segments of `seg` elements: its offset
+ * into the buffer and its length (0 when the chunk is shorter than the
+ * longest one and s is its last segment, or when the chunk is empty). */
+static void ring_segment(int64_t lo, int64_t hi, int64_t seg, int64_t s, int64_t *off, int *len) {
+    int64_t start = lo + s * seg;
+    int64_t count = hi - start;
+    if (count > seg)
+        count = seg;
+    if (count < 0)
+        count = 0;
+    *off = start;
+    *len = (int)count;
+}
+
+/* The reduce-scatter of allreduce.h on `n` elements of type `t`. Every step
+ * runs the same number of segments on every rank (that of chunk 0, the
+ * longest), so sender and receiver always agree on each message's length;
+ * a shorter chunk just sends an empty last segment. */
+static void ring_reduce_scatter_any(ring *r, void *buf, int64_t n, ring_type t) {
+    HEED_ASSERT(r != NULL && n >= 0 && (buf != NULL || n == 0));
+    const int p = r->size;
+    if (p == 1 || n == 0)
+        return;
+    const size_t es = ring_type_size(t);
+    const MPI_Datatype dt = ring_type_mpi(t);
+    const int64_t seg = (int64_t)(r->segment_bytes / es);
+    const int right = (r->rank + 1) % p, left = (r->rank + p - 1) % p;
+    char *bytes = buf;
+
+    int64_t lo0, hi0;
+    ring_chunk_range(n, p, 0, &lo0, &hi0);
+    const int64_t nseg = (hi0 - lo0 + seg - 1) / seg;
+
+    for (int k = 0; k < p - 1; k++) {
+        int64_t slo, shi, rlo, rhi;
+        ring_chunk_range(n, p, ring_mod(r->rank - k - 1, p), &slo, &shi);
+        ring_chunk_range(n, p, ring_mod(r->rank - k - 2, p), &rlo, &rhi);
+        MPI_Request recv_req[2] = {MPI_REQUEST_NULL, MPI_REQUEST_NULL};
+        MPI_Request send_req[2] = {MPI_REQUEST_NULL, MPI_REQUEST_NULL};
+        int64_t off;
+        int len;
+
+        ring_segment(rlo, rhi, seg, 0, &off, &len);
+        HEED_MPI_CHECK(MPI_Irecv(r->work[0], len, dt, left, RING_TAG, r->mpi, &recv_req[0]));
+        for (int64_t s = 0; s < nseg; s++) {
+            const int cur = (int)(s & 1), nxt = cur ^ 1;
+            /* Post the next receive into the other buffer first: its data
+             * then arrives while this segment is being added. That buffer
+             * was freed when segment s-1 was added below. */
+            if (s + 1 < nseg) {
+                ring_segment(rlo, rhi, seg, s + 1, &off, &len);
+                HEED_MPI_CHECK(
+                    MPI_Irecv(r->work[nxt], len, dt, left, RING_TAG, r->mpi, &recv_req[nxt]));
+            }
+            /* At most two sends in flight: the receiver has two buffers, so
+             * more would only pile up in MPI's unexpected-message queue. The
+             * sent chunk was completed in the previous step. */
+            HEED_MPI_CHECK(MPI_Wait(&send_req[cur], MPI_STATUS_IGNORE));
+            ring_segment(slo, shi, seg, s, &off, &len);
+            HEED_MPI_CHECK(MPI_Isend(bytes + (size_t)off * es, len, dt, right, RING_TAG, r->mpi,
+                                     &send_req[cur]));
+
+            HEED_MPI_CHECK(MPI_Wait(&recv_req[cur], MPI_STATUS_IGNORE));
+            ring_segment(rlo, rhi, seg, s, &off, &len);
+            ring_add(t, bytes + (size_t)off * es, r->work[cur], len);
+        }
+        /* Requests do not outlive their step (the next step's first sends
+         * reuse the slots). */
+        HEED_MPI_CHECK(MPI_Waitall(2, send_req, MPI_STATUSES_IGNORE));
+    }
+}
+
+/* The all-gather of allreduce.h. Data lands directly in `buf`, so no
+ * workspace is needed and messages are whole chunks, cut only where a count
+ * would not fit in an int. */
+static void ring_allgather_any(ring *r, void *buf, int64_t n, ring_type t) {
+    HEED_ASSERT(r != NULL && n >= 0 && (buf != NULL || n == 0));
+    const int p = r->size;
+    if (p == 1 || n == 0)
+        return;
+    const size_t es = ring_type_size(t);
+    const MPI_Datatype dt = ring_type_mpi(t);
+    const int64_t piece = INT_MAX / 2; /* a count that fits in an int with room to spare */
+    const int right = (r->rank + 1) % p, left = (r->rank + p - 1) % p;
+    char *bytes = buf;
+
+    int64_t lo0, hi0;
+    ring_chunk_range(n, p, 0, &lo0, &hi0);
+    const int64_t npiece = (hi0 - lo0 + piece - 1) / piece;
+
+    for (int k = 0; k < p - 1; k++) {
+        int64_t slo, shi, rlo, rhi;
+        ring_chunk_range(n, p, ring_mod(r->rank - k, p), &slo, &shi);
+        ring_chunk_range(n, p, ring_mod(r->rank - k - 1, p), &rlo, &rhi);
+        for (int64_t s = 0; s < npiece; s++) {
+            MPI_Request req[2];
+            int64_t off;
+            int len;
+            ring_segment(rlo, rhi, piece, s, &off, &len);
+            HEED_MPI_CHECK(
+                MPI_Irecv(bytes + (size_t)off * es, len, dt, left, RING_TAG, r->mpi, &req[0]));
+            ring_segment(slo, shi, piece, s, &off, &len);
+            HEED_MPI_CHECK(
+                MPI_Isend(bytes + (size_t)off * es, len, dt, right, RING_TAG, r->mpi, &req[1]));
+            HEED_MPI_CHECK(MPI_Waitall(2, req, MPI_STATUSES_IGNORE));
+        }
+    }
+}
+
+void ring_reduce_scatter(ring *r, float *buf, int64_t n) {
+    ring_reduce_scatter_any(r, buf, n, RING_TYPE_F32);
+}
+
+void ring_allgather(ring *r, float *buf, int64_t n) {
+    ring_allgather_any(r, buf, n, RING_TYPE_F32);
+}
+
+void ring_allreduce(ring *r, float *buf, int64_t n, ring_op op) {
+    HEED_ASSERT(op == RING_OP_SUM || op == RING_OP_AVG);
+    ring_reduce_scatter_any(r, buf, n, RING_TYPE_F32);
+    if (op == RING_OP_AVG && r->size > 1) {
+        /* Only the owner scales its chunk, once; the all-gather copies it. */
+        const float scale = 1.0f / (float)r->size;
+        int64_t lo, hi;
+        ring_chunk_range(n, r->size, r->rank, &lo, &hi);
+        for (int64_t i = lo; i < hi; i++)
+            buf[i] *= scale;
+    }
+    ring_allgather_any(r, buf, n, RING_TYPE_F32);
+}
+
+void ring_reduce_scatter_i64(ring *r, int64_t *buf, int64_t n) {
+    ring_reduce_scatter_any(r, buf, n, RING_TYPE_I64);
+}
+
+void ring_allgather_i64(ring *r, int64_t *buf, int64_t n) {
+    ring_allgather_any(r, buf, n, RING_TYPE_I64);
+}
+
+void ring_allreduce_i64(ring *r, int64_t *buf, int64_t n) {
+    ring_reduce_scatter_any(r, buf, n, RING_TYPE_I64);
+    ring_allgather_any(r, buf, n, RING_TYPE_I64);
+}
