@@ -168,8 +168,7 @@ typedef struct ini_ctx {
     bool failed;
 } ini_ctx;
 
-static int config_ini_entry(void *user, const char *section, const char *name,
-                            const char *value) {
+static int config_ini_entry(void *user, const char *section, const char *name, const char *value) {
     ini_ctx *c = user;
     char source[CONFIG_STR + 32];
     snprintf(source, sizeof source, "%s [%s]", c->path, section);

@@ -1,0 +1,273 @@
+/*
+ * cmd_train.c - `heed train`: options, data, model, the training loop,
+ * evaluation, metrics and curves.
+ */
+#include "app/commands.h"
+#include "app/config.h"
+#include "app/curves.h"
+#include "app/data_feed.h"
+#include "app/metrics.h"
+#include "app/trainer.h"
+
+#include "core/check.h"
+#include "dist/check_dist.h"
+#include "dist/comm.h"
+
+#include <cblas.h>
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* OpenBLAS's own call; cblas.h of other BLAS builds lacks it. */
+void openblas_set_num_threads(int num_threads);
+
+typedef struct run {
+    run_config rc;
+    comm comm;
+    data_feed *data;
+    model *model;
+    trainer trainer;
+    metrics metrics;
+    curve loss_curve, acc_curve;
+    int64_t total_steps, steps_per_epoch;
+    char eval_split[8];
+} run;
+
+static bool is_root(const run *r) {
+    return r->comm.rank == 0;
+}
+
+/* Every rank reached the same verdict on the same input: rank 0 says why,
+ * everyone leaves MPI cleanly with the same code. */
+static int finish_bad_input(const comm *c, const char *msg) {
+    if (c->rank == 0)
+        fprintf(stderr, "heed train: %s\n", msg);
+    comm_free((comm *)c);
+    MPI_Finalize();
+    return HEED_EXIT_BAD_INPUT;
+}
+
+static void make_dirs(const char *path) {
+    char buf[CONFIG_STR];
+    snprintf(buf, sizeof buf, "%s", path);
+    for (char *p = buf + 1; *p; p++) {
+        if (*p == '/') {
+            *p = 0;
+            if (mkdir(buf, 0777) && errno != EEXIST)
+                HEED_DIE(HEED_EXIT_BAD_INPUT, "cannot create directory '%s': %s", buf,
+                         strerror(errno));
+            *p = '/';
+        }
+    }
+    if (mkdir(buf, 0777) && errno != EEXIST)
+        HEED_DIE(HEED_EXIT_BAD_INPUT, "cannot create directory '%s': %s", buf, strerror(errno));
+}
+
+static int default_threads(const comm *c) {
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    int t = (int)(cores / (c->local_size > 0 ? c->local_size : 1));
+    return t > 0 ? t : 1;
+}
+
+static eval_result evaluate(run *r, const char *split, int64_t limit, int64_t *confusion) {
+    int K = r->model->shape.num_classes;
+    memset(confusion, 0, sizeof(int64_t) * K * K);
+    double loss_sum = 0.0;
+    data_feed_eval_begin(r->data, split, limit);
+    const sample_block *blk;
+    while ((blk = data_feed_eval_next(r->data)))
+        trainer_eval_block(&r->trainer, blk, &loss_sum, confusion);
+    HEED_MPI_CHECK(
+        MPI_Allreduce(MPI_IN_PLACE, confusion, K * K, MPI_INT64_T, MPI_SUM, r->comm.mpi));
+    eval_result e = {0};
+    e.num_classes = K;
+    e.confusion = confusion;
+    for (int i = 0; i < K * K; i++)
+        e.n += confusion[i];
+    e.loss = comm_sum_ordered(&r->comm, loss_sum, r->trainer.parts) / (e.n ? e.n : 1);
+    confusion_scores(confusion, K, &e.accuracy, &e.macro_f1);
+    return e;
+}
+
+static void log_eval(run *r, int64_t step, int epoch, const char *split, const eval_result *e) {
+    if (!is_root(r))
+        return;
+    progress_end(&r->metrics);
+    fprintf(stderr, "eval %s at step %lld: loss %.4f accuracy %.4f macro-F1 %.4f (n=%lld)\n", split,
+            (long long)step, e->loss, e->accuracy, e->macro_f1, (long long)e->n);
+    metrics_eval(&r->metrics, step, epoch, split, e);
+    curve_add(&r->acc_curve, (double)step, e->accuracy);
+}
+
+static int train_loop(run *r) {
+    run_config *rc = &r->rc;
+    int K = r->model->shape.num_classes;
+    int64_t *confusion = xcalloc((size_t)K * K, sizeof *confusion);
+    lr_schedule sched = !strcmp(rc->schedule, "cosine")   ? LR_COSINE
+                        : !strcmp(rc->schedule, "linear") ? LR_LINEAR
+                                                          : LR_CONSTANT;
+    double t0 = MPI_Wtime(), t_log = t0;
+    int64_t samples_since_log = 0;
+    int exit_code = HEED_EXIT_OK;
+    for (int64_t step = 0; step < r->total_steps; step++) {
+        int epoch = (int)(step / r->steps_per_epoch);
+        int64_t in_epoch = step % r->steps_per_epoch;
+        int64_t global_n = 0;
+        const sample_block *blk = data_feed_train_batch(r->data, epoch, in_epoch, &global_n);
+        float lr = lr_at(sched, rc->lr, step, rc->warmup, r->total_steps);
+        step_result sr = trainer_step(&r->trainer, blk, global_n, step, lr, rc->clip);
+        samples_since_log += global_n;
+        if (!sr.finite) {
+            if (is_root(r))
+                fprintf(stderr,
+                        "\nheed train: the loss or gradient is not finite at step %lld (epoch "
+                        "%d, loss %g, grad norm %g); lower --lr or enable --clip\n",
+                        (long long)step, epoch, sr.loss, sr.grad_norm);
+            exit_code = HEED_EXIT_NONFINITE;
+            break;
+        }
+        if (rc->check_sync && !grad_sync_params_agree(&r->comm, &r->model->ps))
+            HEED_DIE(HEED_EXIT_INTERNAL, "rank %d: parameters differ across ranks after step %lld",
+                     r->comm.rank, (long long)step);
+        bool last = step + 1 == r->total_steps;
+        if (is_root(r) && (last || (rc->log_every && (step + 1) % rc->log_every == 0))) {
+            double now = MPI_Wtime();
+            double sps = samples_since_log / (now - t_log);
+            double eta = (now - t0) / (step + 1) * (r->total_steps - step - 1);
+            progress_print(&r->metrics, step + 1, r->total_steps, epoch, sr.loss, lr, sps, eta);
+            metrics_train(&r->metrics, step + 1, epoch, sr.loss, lr, sps, sr.grad_norm, now - t0);
+            curve_add(&r->loss_curve, (double)(step + 1), sr.loss);
+            t_log = now;
+            samples_since_log = 0;
+        }
+        bool epoch_end = in_epoch + 1 == r->steps_per_epoch;
+        bool eval_now = rc->eval_every ? (step + 1) % rc->eval_every == 0 : epoch_end;
+        if (eval_now && !last && r->eval_split[0]) {
+            eval_result e = evaluate(r, r->eval_split, rc->max_eval, confusion);
+            log_eval(r, step + 1, epoch, r->eval_split, &e);
+        }
+    }
+    if (exit_code == HEED_EXIT_OK) {
+        int epoch = (int)((r->total_steps - 1) / r->steps_per_epoch);
+        if (r->eval_split[0] && strcmp(r->eval_split, "test") != 0) {
+            eval_result e = evaluate(r, r->eval_split, rc->max_eval, confusion);
+            log_eval(r, r->total_steps, epoch, r->eval_split, &e);
+        }
+        if (data_feed_split_size(r->data, "test") > 0) {
+            eval_result e = evaluate(r, "test", rc->max_eval, confusion);
+            log_eval(r, r->total_steps, epoch, "test", &e);
+            if (is_root(r))
+                printf("test accuracy: %.4f (macro-F1 %.4f, n=%lld, %d ranks, %.1f s)\n",
+                       e.accuracy, e.macro_f1, (long long)e.n, r->comm.size, MPI_Wtime() - t0);
+        }
+    }
+    free(confusion);
+    return exit_code;
+}
+
+static void write_run_files(run *r) {
+    char path[CONFIG_STR + 32];
+    make_dirs(r->rc.out);
+    snprintf(path, sizeof path, "%s/config.ini", r->rc.out);
+    FILE *f = xfopen(path, "w");
+    fprintf(f, "# effective configuration of this run (heed train --config %s)\n", path);
+    run_config_print(&r->rc, f);
+    if (fclose(f) != 0)
+        HEED_DIE(HEED_EXIT_INTERNAL, "writing %s failed", path);
+    snprintf(path, sizeof path, "%s/metrics.jsonl", r->rc.out);
+    metrics_open(&r->metrics, path);
+}
+
+int cmd_train(int argc, char **argv) {
+    int provided;
+    HEED_MPI_CHECK(MPI_Init_thread(NULL, NULL, MPI_THREAD_FUNNELED, &provided));
+    run r;
+    memset(&r, 0, sizeof r);
+    comm_init(&r.comm, MPI_COMM_WORLD);
+    for (int i = 0; i < argc; i++)
+        if (!strcmp(argv[i], "--help")) {
+            if (is_root(&r)) {
+                printf("usage: heed train --model NAME --data FILE.h5 [options]\n\noptions "
+                       "(also as `name = value` in an INI file given by --config):\n");
+                run_config_print_help(stdout);
+            }
+            comm_free(&r.comm);
+            MPI_Finalize();
+            return HEED_EXIT_OK;
+        }
+    char err[1024];
+    run_config_default(&r.rc);
+    if (!run_config_parse_args(&r.rc, argc, argv, err, sizeof err) ||
+        !run_config_check(&r.rc, err, sizeof err))
+        return finish_bad_input(&r.comm, err);
+    if (!r.rc.out[0])
+        snprintf(r.rc.out, sizeof r.rc.out, "runs/%s", r.rc.model);
+    r.rc.mc.seed = r.rc.seed;
+    int threads = r.rc.threads ? r.rc.threads : default_threads(&r.comm);
+    openblas_set_num_threads(threads);
+
+    if (r.rc.exact_reduce && r.rc.micro_batch <= 0)
+        return finish_bad_input(&r.comm, "--exact-reduce needs --micro-batch N (the unit that is "
+                                         "summed exactly; keep it fixed across rank counts)");
+    r.data = data_feed_open(r.rc.data, &r.comm, r.rc.batch_size, r.rc.seed, r.rc.drop_last,
+                            r.rc.in_memory);
+    if (r.rc.exact_reduce)
+        data_feed_use_micro_batches(r.data, r.rc.micro_batch);
+    data_shape shape;
+    data_feed_shape(r.data, &shape);
+    r.model = model_create(r.rc.model, &r.rc.mc, &shape, err, sizeof err);
+    if (!r.model) {
+        data_feed_free(r.data);
+        return finish_bad_input(&r.comm, err);
+    }
+    r.steps_per_epoch = data_feed_steps_per_epoch(r.data);
+    if (r.steps_per_epoch <= 0) {
+        snprintf(err, sizeof err, "%s: the train split has fewer samples than --batch-size %d",
+                 r.rc.data, r.rc.batch_size);
+        return finish_bad_input(&r.comm, err);
+    }
+    r.total_steps = r.rc.steps > 0 ? r.rc.steps : (int64_t)r.rc.epochs * r.steps_per_epoch;
+    snprintf(r.eval_split, sizeof r.eval_split, "%s",
+             data_feed_split_size(r.data, "val") > 0    ? "val"
+             : data_feed_split_size(r.data, "test") > 0 ? "test"
+                                                        : "");
+    adam_config ac = adam_config_default();
+    ac.weight_decay = r.rc.weight_decay;
+    trainer_init(&r.trainer, r.model, &r.comm, &ac, r.rc.zero, r.rc.exact_reduce, r.rc.micro_batch,
+                 r.rc.label_smoothing, r.rc.seed);
+    if (is_root(&r)) {
+        write_run_files(&r);
+        printf("heed train: %s on %s, %d rank%s x %d thread%s, %lld parameters, %lld steps "
+               "(%lld per epoch), run directory %s\n",
+               r.rc.model, r.rc.data, r.comm.size, r.comm.size > 1 ? "s" : "", threads,
+               threads > 1 ? "s" : "", (long long)r.model->ps.numel, (long long)r.total_steps,
+               (long long)r.steps_per_epoch, r.rc.out);
+        printf("# effective configuration\n");
+        run_config_print(&r.rc, stdout);
+        fflush(stdout);
+    } else {
+        metrics_open(&r.metrics, NULL);
+    }
+
+    int code = train_loop(&r);
+
+    if (is_root(&r)) {
+        progress_end(&r.metrics);
+        char path[CONFIG_STR + 32];
+        snprintf(path, sizeof path, "%s/curves.png", r.rc.out);
+        if (!curves_write_png(path, &r.loss_curve, &r.acc_curve))
+            fprintf(stderr, "heed train: could not write %s: %s\n", path, strerror(errno));
+        metrics_close(&r.metrics);
+    }
+    curve_free(&r.loss_curve);
+    curve_free(&r.acc_curve);
+    trainer_free(&r.trainer);
+    model_free(r.model);
+    data_feed_free(r.data);
+    comm_free(&r.comm);
+    HEED_MPI_CHECK(MPI_Finalize());
+    return code;
+}

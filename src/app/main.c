@@ -1,0 +1,43 @@
+/*
+ * main.c - the `heed` program: one binary, one subcommand per job.
+ */
+#include "app/commands.h"
+
+#include "core/check.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static void usage(FILE *out) {
+    fprintf(out,
+            "usage: heed COMMAND [options]\n\n"
+            "commands:\n"
+            "  train    --model NAME --data FILE.h5 [--config run.ini] [--out RUNDIR] ...\n"
+            "  eval     --ckpt PATH --data FILE.h5 [--split test]\n"
+            "  inspect  FILE.h5              check a dataset against docs/data-format.md\n"
+            "  models                        list models and their options\n"
+            "  help                          this text; `heed train --help` lists options\n\n"
+            "exit codes: 0 ok, 1 internal error, 2 bad input, 3 preempted (checkpoint written),\n"
+            "            4 hang or dead rank, 5 NaN/Inf in the loss\n");
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        usage(stderr);
+        return HEED_EXIT_BAD_INPUT;
+    }
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "train"))
+        return cmd_train(argc - 2, argv + 2);
+    if (!strcmp(cmd, "inspect"))
+        return cmd_inspect(argc - 2, argv + 2);
+    if (!strcmp(cmd, "models"))
+        return cmd_models(argc - 2, argv + 2);
+    if (!strcmp(cmd, "help") || !strcmp(cmd, "--help")) {
+        usage(stdout);
+        return HEED_EXIT_OK;
+    }
+    fprintf(stderr, "heed: unknown command '%s'\n\n", cmd);
+    usage(stderr);
+    return HEED_EXIT_BAD_INPUT;
+}
