@@ -209,6 +209,11 @@ int cmd_train(int argc, char **argv) {
     int threads = r.rc.threads ? r.rc.threads : default_threads(&r.comm);
     openblas_set_num_threads(threads);
 
+    if (!model_kind_find(r.rc.model)) {
+        /* Before touching the data: a typo in --model is the likelier mistake. */
+        model_create(r.rc.model, &r.rc.mc, &(data_shape){0}, err, sizeof err);
+        return finish_bad_input(&r.comm, err);
+    }
     if (r.rc.exact_reduce && r.rc.micro_batch <= 0)
         return finish_bad_input(&r.comm, "--exact-reduce needs --micro-batch N (the unit that is "
                                          "summed exactly; keep it fixed across rank counts)");
