@@ -17,7 +17,7 @@ ranks=${RANKS:-2}
 mpi_flags=(--oversubscribe)
 [ "$(id -u)" = 0 ] && mpi_flags+=(--allow-run-as-root)
 # One BLAS thread per rank on this 2-core default; heed picks cores/ranks itself.
-exec mpirun "${mpi_flags[@]}" -n "$ranks" build/heed train \
+exec mpirun "${mpi_flags[@]}" -n "$ranks" "${BUILD_DIR:-build}/heed" train \
   --model vit --data "$data" --out "${RUN_DIR:-runs/vit-fashion-mnist}" \
   --epochs "${EPOCHS:-2}" --batch-size 128 --lr 2e-3 --schedule cosine --warmup 200 \
   --weight-decay 0.05 --dim 64 --depth 4 --heads 4 --ffn 128 --patch 4 --pool mean \

@@ -1,8 +1,11 @@
 /*
  * ops_activation.c - ReLU, GELU (erf and tanh forms), tanh, sigmoid.
  *
- * Each saves nothing but its input (and output where the derivative is
- * cheaper from it); the backward recomputes what it needs.
+ * Each op saves nothing but its input and output: the backward recomputes
+ * from whichever gives the derivative cheaper (tanh and sigmoid from the
+ * output, GELU from the input). No libm call sits in a loop: expf, erff and
+ * tanhf are scalar calls in glibc and would stop the loops from vectorising,
+ * so fastmath.h and tanh_approx below replace them (about 2 ulp).
  */
 #include "core/ops.h"
 
@@ -11,6 +14,111 @@
 
 #include <math.h>
 
+#define GELU_SQRT_2_OVER_PI 0.7978845608028654f
+#define GELU_INV_SQRT_2 0.7071067811865476f
+#define GELU_INV_SQRT_2PI 0.3989422804014327f
+#define GELU_CUBIC 0.044715f
+
+/* tanh(x), branch-free: Cephes' odd polynomial below |x| = 0.625, where
+ * 1 - 2 / (e^2|x| + 1) would cancel, and that form above. */
+static inline float tanh_approx(float x) {
+    float ax = fabsf(x), x2 = x * x;
+    float p = -5.70498872745e-3f;
+    p = p * x2 + 2.06390887954e-2f;
+    p = p * x2 - 5.37397155531e-2f;
+    p = p * x2 + 1.33314422036e-1f;
+    p = p * x2 - 3.33332819422e-1f;
+    float small = p * x2 * x + x;
+    float big = copysignf(1.0f - 2.0f / (fast_expf(2.0f * ax) + 1.0f), x);
+    return ax < 0.625f ? small : big;
+}
+
+/* The loops below are cloned for AVX2 so they run 8 wide where the CPU
+ * allows, while the binary still runs on any x86-64. */
+#define ACT_CLONES __attribute__((target_clones("avx2", "default")))
+
+/* ---- relu ------------------------------------------------------------- */
+
+/* out (N) = max(x, 0) */
+ACT_CLONES static void relu_forward(float *out, const float *x, int64_t n) {
+    for (int64_t i = 0; i < n; i++)
+        out[i] = x[i] > 0.0f ? x[i] : 0.0f;
+}
+
+/* dx (N) += dout where x > 0 (0 at x == 0, as PyTorch) */
+ACT_CLONES static void relu_backward(float *dx, const float *dout, const float *x, int64_t n) {
+    for (int64_t i = 0; i < n; i++)
+        dx[i] += x[i] > 0.0f ? dout[i] : 0.0f;
+}
+
+/* ---- gelu, exact: x * Phi(x) ------------------------------------------ */
+
+ACT_CLONES static void gelu_erf_forward(float *out, const float *x, int64_t n) {
+    for (int64_t i = 0; i < n; i++)
+        out[i] = 0.5f * x[i] * (1.0f + fast_erff(x[i] * GELU_INV_SQRT_2));
+}
+
+/* d/dx x Phi(x) = Phi(x) + x phi(x) */
+ACT_CLONES static void gelu_erf_backward(float *dx, const float *dout, const float *x, int64_t n) {
+    for (int64_t i = 0; i < n; i++) {
+        float cdf = 0.5f * (1.0f + fast_erff(x[i] * GELU_INV_SQRT_2));
+        float pdf = GELU_INV_SQRT_2PI * fast_expf(-0.5f * x[i] * x[i]);
+        dx[i] += dout[i] * (cdf + x[i] * pdf);
+    }
+}
+
+/* ---- gelu, tanh approximation ----------------------------------------- */
+
+/* 0.5 x (1 + tanh(u)) is x * sigmoid(2u): one exp, and no cancellation in
+ * 1 + tanh(u) for negative x. u = sqrt(2/pi) (x + 0.044715 x^3). */
+ACT_CLONES static void gelu_tanh_forward(float *out, const float *x, int64_t n) {
+    for (int64_t i = 0; i < n; i++) {
+        float u = GELU_SQRT_2_OVER_PI * (x[i] + GELU_CUBIC * x[i] * x[i] * x[i]);
+        out[i] = x[i] / (1.0f + fast_expf(-2.0f * u));
+    }
+}
+
+/* d/dx x s(2u) = s + 2 x s (1 - s) du/dx, s = sigmoid(2u) */
+ACT_CLONES static void gelu_tanh_backward(float *dx, const float *dout, const float *x, int64_t n) {
+    for (int64_t i = 0; i < n; i++) {
+        float x2 = x[i] * x[i];
+        float u = GELU_SQRT_2_OVER_PI * (x[i] + GELU_CUBIC * x2 * x[i]);
+        float du = GELU_SQRT_2_OVER_PI * (1.0f + 3.0f * GELU_CUBIC * x2);
+        float s = 1.0f / (1.0f + fast_expf(-2.0f * u));
+        dx[i] += dout[i] * (s + 2.0f * x[i] * s * (1.0f - s) * du);
+    }
+}
+
+/* ---- tanh ------------------------------------------------------------- */
+
+ACT_CLONES static void tanh_forward(float *out, const float *x, int64_t n) {
+    for (int64_t i = 0; i < n; i++)
+        out[i] = tanh_approx(x[i]);
+}
+
+/* dx (N) += dout (1 - out^2) */
+ACT_CLONES static void tanh_backward(float *dx, const float *dout, const float *out, int64_t n) {
+    for (int64_t i = 0; i < n; i++)
+        dx[i] += dout[i] * (1.0f - out[i] * out[i]);
+}
+
+/* ---- sigmoid ---------------------------------------------------------- */
+
+/* fast_expf clamps its argument, so |x| > 87 saturates instead of giving
+ * inf / inf. */
+ACT_CLONES static void sigmoid_forward(float *out, const float *x, int64_t n) {
+    for (int64_t i = 0; i < n; i++)
+        out[i] = 1.0f / (1.0f + fast_expf(-x[i]));
+}
+
+/* dx (N) += dout out (1 - out) */
+ACT_CLONES static void sigmoid_backward(float *dx, const float *dout, const float *out, int64_t n) {
+    for (int64_t i = 0; i < n; i++)
+        dx[i] += dout[i] * out[i] * (1.0f - out[i]);
+}
+
+/* ---- autograd wrappers ------------------------------------------------ */
+
 typedef enum act_kind { ACT_RELU, ACT_GELU_ERF, ACT_GELU_TANH, ACT_TANH, ACT_SIGMOID } act_kind;
 
 typedef struct act_ctx {
@@ -18,85 +126,56 @@ typedef struct act_ctx {
     act_kind kind;
 } act_ctx;
 
-#define GELU_SQRT_2_OVER_PI 0.7978845608028654f
-#define GELU_INV_SQRT_2 0.7071067811865476f
-#define GELU_INV_SQRT_2PI 0.3989422804014327f
-
-/* Cloned for AVX2 so the polynomial loops run 8 wide where the CPU allows,
- * while the binary still runs on any x86-64. */
-__attribute__((target_clones("avx2", "default"))) static void
-act_forward(float *out, const float *x, int64_t n, act_kind kind) {
-    switch (kind) {
-    case ACT_RELU:
-        for (int64_t i = 0; i < n; i++)
-            out[i] = x[i] > 0.0f ? x[i] : 0.0f;
-        break;
-    case ACT_GELU_ERF:
-        for (int64_t i = 0; i < n; i++)
-            out[i] = 0.5f * x[i] * (1.0f + fast_erff(x[i] * GELU_INV_SQRT_2));
-        break;
-    case ACT_GELU_TANH:
-        for (int64_t i = 0; i < n; i++) {
-            float u = GELU_SQRT_2_OVER_PI * (x[i] + 0.044715f * x[i] * x[i] * x[i]);
-            out[i] = 0.5f * x[i] * (1.0f + tanhf(u));
-        }
-        break;
-    case ACT_TANH:
-        for (int64_t i = 0; i < n; i++)
-            out[i] = tanhf(x[i]);
-        break;
-    case ACT_SIGMOID:
-        for (int64_t i = 0; i < n; i++)
-            out[i] = 1.0f / (1.0f + fast_expf(-x[i]));
-        break;
-    }
-}
-
-__attribute__((target_clones("avx2", "default"))) static void
-act_backward(float *dx, const float *dout, const float *x, const float *out, int64_t n,
-             act_kind kind) {
-    switch (kind) {
-    case ACT_RELU:
-        for (int64_t i = 0; i < n; i++)
-            dx[i] += x[i] > 0.0f ? dout[i] : 0.0f;
-        break;
-    case ACT_GELU_ERF:
-        /* d/dx x*Phi(x) = Phi(x) + x*phi(x) */
-        for (int64_t i = 0; i < n; i++) {
-            float cdf = 0.5f * (1.0f + fast_erff(x[i] * GELU_INV_SQRT_2));
-            float pdf = GELU_INV_SQRT_2PI * fast_expf(-0.5f * x[i] * x[i]);
-            dx[i] += dout[i] * (cdf + x[i] * pdf);
-        }
-        break;
-    case ACT_GELU_TANH:
-        for (int64_t i = 0; i < n; i++) {
-            float x3 = x[i] * x[i] * x[i];
-            float t = tanhf(GELU_SQRT_2_OVER_PI * (x[i] + 0.044715f * x3));
-            float du = GELU_SQRT_2_OVER_PI * (1.0f + 3.0f * 0.044715f * x[i] * x[i]);
-            dx[i] += dout[i] * (0.5f * (1.0f + t) + 0.5f * x[i] * (1.0f - t * t) * du);
-        }
-        break;
-    case ACT_TANH:
-        for (int64_t i = 0; i < n; i++)
-            dx[i] += dout[i] * (1.0f - out[i] * out[i]);
-        break;
-    case ACT_SIGMOID:
-        for (int64_t i = 0; i < n; i++)
-            dx[i] += dout[i] * out[i] * (1.0f - out[i]);
-        break;
-    }
-}
-
 static void act_backward_entry(void *p) {
     act_ctx *c = p;
-    act_backward(c->x->grad, c->out->grad, c->x->data, c->out->data, c->x->numel, c->kind);
+    float *dx = c->x->grad;
+    if (!dx)
+        return;
+    const float *dout = c->out->grad, *x = c->x->data, *out = c->out->data;
+    int64_t n = c->x->numel;
+    switch (c->kind) {
+    case ACT_RELU:
+        relu_backward(dx, dout, x, n);
+        break;
+    case ACT_GELU_ERF:
+        gelu_erf_backward(dx, dout, x, n);
+        break;
+    case ACT_GELU_TANH:
+        gelu_tanh_backward(dx, dout, x, n);
+        break;
+    case ACT_TANH:
+        tanh_backward(dx, dout, out, n);
+        break;
+    case ACT_SIGMOID:
+        sigmoid_backward(dx, dout, out, n);
+        break;
+    }
 }
 
 static tensor *activation(graph *g, tensor *x, act_kind kind) {
+    HEED_ASSERT(x->data);
     tensor *in[1] = {x};
     bool grad = graph_wants_grad(g, 1, in);
     tensor *out = graph_new_like(g, x, grad);
-    act_forward(out->data, x->data, x->numel, kind);
+    float *o = out->data;
+    int64_t n = x->numel;
+    switch (kind) {
+    case ACT_RELU:
+        relu_forward(o, x->data, n);
+        break;
+    case ACT_GELU_ERF:
+        gelu_erf_forward(o, x->data, n);
+        break;
+    case ACT_GELU_TANH:
+        gelu_tanh_forward(o, x->data, n);
+        break;
+    case ACT_TANH:
+        tanh_forward(o, x->data, n);
+        break;
+    case ACT_SIGMOID:
+        sigmoid_forward(o, x->data, n);
+        break;
+    }
     if (grad) {
         act_ctx *c = graph_record(g, act_backward_entry, sizeof *c, 1, in);
         *c = (act_ctx){out, x, kind};
@@ -109,6 +188,7 @@ tensor *op_relu(graph *g, tensor *x) {
 }
 
 tensor *op_gelu(graph *g, tensor *x, gelu_kind kind) {
+    HEED_ASSERT(kind == GELU_ERF || kind == GELU_TANH);
     return activation(g, x, kind == GELU_TANH ? ACT_GELU_TANH : ACT_GELU_ERF);
 }
 

@@ -1,43 +1,73 @@
 /*
  * ops_dropout.c - inverted dropout with a mask keyed per sample.
+ *
+ * Element i of sample b is kept when rng_uniform(key_b, i) >= p, with
+ * key_b = rng_key(graph_rng_stream(g), graph_sample_id(g, b), 0) and i the
+ * element's index within the sample. The mask is thus a pure function of
+ * (seed, step, op number, global sample id): it does not change with the
+ * rank, the micro-batch or the row a sample lands in, which keeps a step's
+ * arithmetic identical at any rank count. Kept elements are scaled by
+ * 1 / (1 - p) so the expectation is unchanged and eval needs no rescaling.
  */
 #include "core/ops.h"
 
 #include "core/check.h"
 #include "core/rng.h"
 
+/* keep (N) = 1 where the draw survives rate p: one sample's row. The draws
+ * are scalar calls (64-bit mixing), the rest of the op is SIMD. */
+static void dropout_mask(uint8_t *keep, uint64_t key, float p, int64_t n) {
+    for (int64_t i = 0; i < n; i++)
+        keep[i] = rng_uniform(key, (uint64_t)i) >= p;
+}
+
+/* out (N) = x * keep * scale */
+static void dropout_forward(float *out, const float *x, const uint8_t *keep, float scale,
+                            int64_t n) {
+    for (int64_t i = 0; i < n; i++)
+        out[i] = x[i] * ((float)keep[i] * scale);
+}
+
+/* dx (N) += dout * keep * scale */
+static void dropout_backward(float *dx, const float *dout, const uint8_t *keep, float scale,
+                             int64_t n) {
+    for (int64_t i = 0; i < n; i++)
+        dx[i] += dout[i] * ((float)keep[i] * scale);
+}
+
 typedef struct dropout_ctx {
     tensor *out, *x;
-    uint8_t *keep;
+    uint8_t *keep; /* (N), 0 or 1 */
     float scale;
 } dropout_ctx;
 
 static void dropout_backward_entry(void *p) {
     dropout_ctx *c = p;
-    for (int64_t i = 0; i < c->x->numel; i++)
-        c->x->grad[i] += c->keep[i] ? c->out->grad[i] * c->scale : 0.0f;
+    if (c->x->grad)
+        dropout_backward(c->x->grad, c->out->grad, c->keep, c->scale, c->x->numel);
 }
 
 tensor *op_dropout(graph *g, tensor *x, float p) {
-    if (!graph_training(g) || p <= 0.0f)
+    HEED_ASSERT(p >= 0.0f && p <= 1.0f);
+    if (!graph_training(g) || p == 0.0f)
         return x;
-    HEED_ASSERT(p < 1.0f && x->ndim >= 1);
+    HEED_ASSERT(x->ndim >= 1 && x->data);
     tensor *in[1] = {x};
     bool grad = graph_wants_grad(g, 1, in);
     tensor *out = graph_new_like(g, x, grad);
+    /* + 1: an empty batch still gets a valid pointer */
     uint8_t *keep = arena_alloc(graph_arena(g), (size_t)x->numel + 1);
+    /* drawn even for an empty batch, so later ops' numbers do not shift */
     uint64_t stream = graph_rng_stream(g);
     int B = x->shape[0];
-    int64_t per_sample = B ? x->numel / B : 0;
-    float scale = 1.0f / (1.0f - p);
+    int64_t per_sample = B > 0 ? x->numel / B : 0;
     for (int b = 0; b < B; b++) {
         uint64_t key = rng_key(stream, (uint64_t)graph_sample_id(g, b), 0);
-        int64_t base = b * per_sample;
-        for (int64_t i = 0; i < per_sample; i++) {
-            keep[base + i] = rng_uniform(key, (uint64_t)i) >= p;
-            out->data[base + i] = keep[base + i] ? x->data[base + i] * scale : 0.0f;
-        }
+        dropout_mask(keep + b * per_sample, key, p, per_sample);
     }
+    /* p == 1 drops everything: scale 0 rather than inf * 0 = NaN */
+    float scale = p < 1.0f ? 1.0f / (1.0f - p) : 0.0f;
+    dropout_forward(out->data, x->data, keep, scale, x->numel);
     if (grad) {
         dropout_ctx *c = graph_record(g, dropout_backward_entry, sizeof *c, 1, in);
         *c = (dropout_ctx){out, x, keep, scale};

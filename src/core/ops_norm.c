@@ -1,12 +1,118 @@
 /*
- * ops_norm.c - layer norm over the last dimension (PyTorch semantics:
- * biased variance, eps inside the square root).
+ * ops_norm.c - layer norm over the last dimension, with PyTorch's semantics:
+ * biased variance, eps inside the square root.
+ *
+ * The forward saves mean and rstd per row in the arena, so the backward
+ * (llm.c's layernorm_backward) reads them back instead of recomputing the
+ * row statistics: one reduction over the row for the two means it needs,
+ * then plain loops that write the three gradients while the row is in L1.
+ *
+ * Reductions run in NORM_LANES independent partial sums combined in a fixed
+ * order: gcc vectorises them without reassociating, and the result does not
+ * depend on the CPU's vector width.
  */
 #include "core/ops.h"
 
 #include "core/check.h"
 
 #include <math.h>
+
+enum { NORM_LANES = 8 };
+
+static inline float lanes_combine(const float *s) {
+    return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+}
+
+static inline float lanes_sum(const float *v, int n) {
+    float s[NORM_LANES] = {0};
+    int i = 0;
+    for (; i + NORM_LANES <= n; i += NORM_LANES)
+        for (int j = 0; j < NORM_LANES; j++)
+            s[j] += v[i + j];
+    for (; i < n; i++)
+        s[0] += v[i];
+    return lanes_combine(s);
+}
+
+/* sum of (v - m)^2: two passes (mean first) rather than E[x^2] - m^2,
+ * which cancels when |mean| >> std. */
+static inline float lanes_sum_sq_dev(const float *v, float m, int n) {
+    float s[NORM_LANES] = {0};
+    int i = 0;
+    for (; i + NORM_LANES <= n; i += NORM_LANES)
+        for (int j = 0; j < NORM_LANES; j++) {
+            float d = v[i + j] - m;
+            s[j] += d * d;
+        }
+    for (; i < n; i++) {
+        float d = v[i] - m;
+        s[0] += d * d;
+    }
+    return lanes_combine(s);
+}
+
+#define NORM_CLONES __attribute__((target_clones("avx2", "default")))
+
+/* out (R, C) = (x - mean) * rstd * w + b; mean, rstd (R) saved when not
+ * NULL (eval mode needs no backward). */
+NORM_CLONES static void layer_norm_forward(float *out, float *mean, float *rstd, const float *x,
+                                           const float *w, const float *b, int64_t rows, int C,
+                                           float eps) {
+    float inv_c = 1.0f / (float)C;
+    for (int64_t r = 0; r < rows; r++) {
+        const float *xr = x + r * C;
+        float *o = out + r * C;
+        float m = lanes_sum(xr, C) * inv_c;
+        float s = 1.0f / sqrtf(lanes_sum_sq_dev(xr, m, C) * inv_c + eps);
+        for (int i = 0; i < C; i++)
+            o[i] = (xr[i] - m) * s * w[i] + b[i];
+        if (mean) {
+            mean[r] = m;
+            rstd[r] = s;
+        }
+    }
+}
+
+/* With n = (x - mean) rstd and dn = w dout (per row):
+ *   dx (R, C) += rstd (dn - mean(dn) - n mean(dn n))
+ *   dw (C)    += sum over rows of n dout
+ *   db (C)    += sum over rows of dout
+ * Any of dx, dw, db may be NULL. */
+NORM_CLONES static void layer_norm_backward(float *dx, float *dw, float *db, const float *dout,
+                                            const float *x, const float *w, const float *mean,
+                                            const float *rstd, int64_t rows, int C) {
+    float inv_c = 1.0f / (float)C;
+    for (int64_t r = 0; r < rows; r++) {
+        const float *d = dout + r * C, *xr = x + r * C;
+        float m = mean[r], s = rstd[r];
+        if (db)
+            for (int i = 0; i < C; i++)
+                db[i] += d[i];
+        if (dw)
+            for (int i = 0; i < C; i++)
+                dw[i] += (xr[i] - m) * s * d[i];
+        if (!dx)
+            continue;
+        float sdn[NORM_LANES] = {0}, sdnn[NORM_LANES] = {0};
+        int i = 0;
+        for (; i + NORM_LANES <= C; i += NORM_LANES)
+            for (int j = 0; j < NORM_LANES; j++) {
+                float dn = w[i + j] * d[i + j];
+                sdn[j] += dn;
+                sdnn[j] += dn * ((xr[i + j] - m) * s);
+            }
+        for (; i < C; i++) {
+            float dn = w[i] * d[i];
+            sdn[0] += dn;
+            sdnn[0] += dn * ((xr[i] - m) * s);
+        }
+        float dn_mean = lanes_combine(sdn) * inv_c;
+        float dnn_mean = lanes_combine(sdnn) * inv_c;
+        float *dxr = dx + r * C;
+        for (i = 0; i < C; i++)
+            dxr[i] += (w[i] * d[i] - dn_mean - (xr[i] - m) * s * dnn_mean) * s;
+    }
+}
 
 typedef struct layer_norm_ctx {
     tensor *out, *x, *w, *b;
@@ -15,57 +121,6 @@ typedef struct layer_norm_ctx {
     int C;
 } layer_norm_ctx;
 
-/* out (R, C) = (x - mean) * rstd * w + b; saves mean and rstd (R). */
-static void layer_norm_forward(float *out, float *mean, float *rstd, const float *x, const float *w,
-                               const float *b, int64_t rows, int C, float eps) {
-    for (int64_t r = 0; r < rows; r++) {
-        const float *xr = x + r * C;
-        float m = 0.0f;
-        for (int i = 0; i < C; i++)
-            m += xr[i];
-        m /= C;
-        float v = 0.0f;
-        for (int i = 0; i < C; i++) {
-            float d = xr[i] - m;
-            v += d * d;
-        }
-        v /= C;
-        float s = 1.0f / sqrtf(v + eps);
-        float *o = out + r * C;
-        for (int i = 0; i < C; i++)
-            o[i] = (xr[i] - m) * s * w[i] + b[i];
-        mean[r] = m;
-        rstd[r] = s;
-    }
-}
-
-static void layer_norm_backward(float *dx, float *dw, float *db, const float *dout, const float *x,
-                                const float *w, const float *mean, const float *rstd, int64_t rows,
-                                int C) {
-    for (int64_t r = 0; r < rows; r++) {
-        const float *d = dout + r * C, *xr = x + r * C;
-        float m = mean[r], s = rstd[r];
-        float dnorm_mean = 0.0f, dnorm_norm_mean = 0.0f;
-        for (int i = 0; i < C; i++) {
-            float norm = (xr[i] - m) * s;
-            float dnorm = w[i] * d[i];
-            dnorm_mean += dnorm;
-            dnorm_norm_mean += dnorm * norm;
-        }
-        dnorm_mean /= C;
-        dnorm_norm_mean /= C;
-        for (int i = 0; i < C; i++) {
-            float norm = (xr[i] - m) * s;
-            if (db)
-                db[i] += d[i];
-            if (dw)
-                dw[i] += norm * d[i];
-            if (dx)
-                dx[r * C + i] += (w[i] * d[i] - dnorm_mean - norm * dnorm_norm_mean) * s;
-        }
-    }
-}
-
 static void layer_norm_backward_entry(void *p) {
     layer_norm_ctx *c = p;
     layer_norm_backward(c->x->grad, c->w->grad, c->b->grad, c->out->grad, c->x->data, c->w->data,
@@ -73,15 +128,20 @@ static void layer_norm_backward_entry(void *p) {
 }
 
 tensor *op_layer_norm(graph *g, tensor *x, tensor *w, tensor *b, float eps) {
+    HEED_ASSERT(x->ndim >= 1 && x->data && w->data && b->data);
     int C = tensor_cols(x);
-    HEED_ASSERT(w->numel == C && b->numel == C);
+    HEED_ASSERT(C > 0 && w->numel == C && b->numel == C);
     int64_t rows = tensor_rows(x);
     tensor *in[3] = {x, w, b};
     bool grad = graph_wants_grad(g, 3, in);
     tensor *out = graph_new_like(g, x, grad);
-    arena *a = graph_arena(g);
-    float *mean = arena_alloc(a, sizeof(float) * (rows + 1));
-    float *rstd = arena_alloc(a, sizeof(float) * (rows + 1));
+    float *mean = NULL, *rstd = NULL;
+    if (grad) {
+        /* + 1: a zero-row input still gets a valid pointer */
+        arena *a = graph_arena(g);
+        mean = arena_alloc(a, sizeof(float) * (size_t)(rows + 1));
+        rstd = arena_alloc(a, sizeof(float) * (size_t)(rows + 1));
+    }
     layer_norm_forward(out->data, mean, rstd, x->data, w->data, b->data, rows, C, eps);
     if (grad) {
         layer_norm_ctx *c = graph_record(g, layer_norm_backward_entry, sizeof *c, 3, in);

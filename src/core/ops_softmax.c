@@ -1,111 +1,206 @@
 /*
  * ops_softmax.c - softmax and log-softmax along the last dimension, with an
  * optional additive mask broadcast over groups of rows.
+ *
+ * Rows are (R, C); mask row m serves the R / M consecutive rows
+ * [m * R/M, (m+1) * R/M), so a (B, S) key-padding mask serves scores
+ * (B, NH, T, S). A row whose every entry is -inf after the mask has no
+ * distribution: it yields zeros in both ops and passes no gradient, where
+ * PyTorch would give NaN.
+ *
+ * Reductions run in SOFTMAX_LANES independent partial sums (or maxima)
+ * combined in a fixed order: gcc vectorises them without reassociating, and
+ * the result is the same on every CPU whatever its vector width.
  */
 #include "core/ops.h"
 
 #include "core/check.h"
+#include "core/fastmath.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <string.h>
+
+enum { SOFTMAX_LANES = 8 };
+
+/* Below this, e^x is under FLT_MIN relative to the row maximum's 1: such an
+ * entry (and every -inf one) gets an exact 0 rather than fast_expf's clamped
+ * e^-87. */
+#define SOFTMAX_EXP_FLOOR (-87.0f)
+
+static inline float exp_or_zero(float d) {
+    return d < SOFTMAX_EXP_FLOOR ? 0.0f : fast_expf(d);
+}
+
+static inline float lanes_max(const float *v, int n) {
+    float m[SOFTMAX_LANES];
+    for (int j = 0; j < SOFTMAX_LANES; j++)
+        m[j] = -INFINITY;
+    int i = 0;
+    for (; i + SOFTMAX_LANES <= n; i += SOFTMAX_LANES)
+        for (int j = 0; j < SOFTMAX_LANES; j++)
+            m[j] = v[i + j] > m[j] ? v[i + j] : m[j];
+    for (; i < n; i++)
+        m[0] = v[i] > m[0] ? v[i] : m[0];
+    float r = m[0];
+    for (int j = 1; j < SOFTMAX_LANES; j++)
+        r = m[j] > r ? m[j] : r;
+    return r;
+}
+
+static inline float lanes_combine(const float *s) {
+    return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+}
+
+static inline float lanes_sum(const float *v, int n) {
+    float s[SOFTMAX_LANES] = {0};
+    int i = 0;
+    for (; i + SOFTMAX_LANES <= n; i += SOFTMAX_LANES)
+        for (int j = 0; j < SOFTMAX_LANES; j++)
+            s[j] += v[i + j];
+    for (; i < n; i++)
+        s[0] += v[i];
+    return lanes_combine(s);
+}
+
+static inline float lanes_dot(const float *a, const float *b, int n) {
+    float s[SOFTMAX_LANES] = {0};
+    int i = 0;
+    for (; i + SOFTMAX_LANES <= n; i += SOFTMAX_LANES)
+        for (int j = 0; j < SOFTMAX_LANES; j++)
+            s[j] += a[i + j] * b[i + j];
+    for (; i < n; i++)
+        s[0] += a[i] * b[i];
+    return lanes_combine(s);
+}
+
+/* sum of e^(v - maxv) over v (n) */
+static inline float lanes_sum_exp(const float *v, float maxv, int n) {
+    float s[SOFTMAX_LANES] = {0};
+    int i = 0;
+    for (; i + SOFTMAX_LANES <= n; i += SOFTMAX_LANES)
+        for (int j = 0; j < SOFTMAX_LANES; j++)
+            s[j] += exp_or_zero(v[i + j] - maxv);
+    for (; i < n; i++)
+        s[0] += exp_or_zero(v[i] - maxv);
+    return lanes_combine(s);
+}
+
+/* The row kernels are cloned for AVX2 (8-wide fast_expf) where the CPU
+ * allows, while the binary still runs on any x86-64. */
+#define SOFTMAX_CLONES __attribute__((target_clones("avx2", "default")))
+
+/* out (C) = softmax(x + mask) (log-softmax when `as_log`), mask (C) or NULL.
+ * Returns false, with out zeroed, when every entry is -inf. */
+static inline bool softmax_row_forward(float *out, const float *x, const float *mask, int C,
+                                       bool as_log) {
+    if (mask)
+        for (int i = 0; i < C; i++)
+            out[i] = x[i] + mask[i];
+    else
+        memcpy(out, x, sizeof(float) * C);
+    float maxv = lanes_max(out, C);
+    if (maxv == -INFINITY) {
+        memset(out, 0, sizeof(float) * C);
+        return false;
+    }
+    if (as_log) {
+        /* (x - max) - log(sum), not x - (max + log(sum)): x - max is exact,
+         * and the second form loses digits when |max| >> log(sum) */
+        float log_sum = logf(lanes_sum_exp(out, maxv, C));
+        for (int i = 0; i < C; i++)
+            out[i] = (out[i] - maxv) - log_sum;
+    } else {
+        for (int i = 0; i < C; i++)
+            out[i] = exp_or_zero(out[i] - maxv);
+        float inv = 1.0f / lanes_sum(out, C);
+        for (int i = 0; i < C; i++)
+            out[i] *= inv;
+    }
+    return true;
+}
+
+/* out (R, C) = (log-)softmax(x + mask[r / per_mask]); mask (R / per_mask, C)
+ * or NULL. live (R), when not NULL, gets 0 for the rows that were entirely
+ * -inf and 1 for the others. */
+SOFTMAX_CLONES static void softmax_forward(float *out, uint8_t *live, const float *x,
+                                           const float *mask, int64_t rows, int C, int64_t per_mask,
+                                           bool as_log) {
+    /* rows in groups that share a mask row: no division per row */
+    for (int64_t r0 = 0, m = 0; r0 < rows; r0 += per_mask, m++) {
+        const float *mr = mask ? mask + m * C : NULL;
+        for (int64_t r = r0; r < r0 + per_mask; r++) {
+            bool ok = softmax_row_forward(out + r * C, x + r * C, mr, C, as_log);
+            if (live)
+                live[r] = ok;
+        }
+    }
+}
+
+/* softmax: dx (C) += y (dy - <dy, y>). A dead row has y = 0 and adds 0. */
+static inline void softmax_row_backward(float *dx, const float *dy, const float *y, int C) {
+    float dot = lanes_dot(dy, y, C);
+    for (int i = 0; i < C; i++)
+        dx[i] += y[i] * (dy[i] - dot);
+}
+
+/* log-softmax: dx (C) += dy - e^y sum(dy). Entries the mask removed (y =
+ * -inf) get dy as in PyTorch: d(x_i + mask_i - lse)/dx_i = 1. */
+static inline void log_softmax_row_backward(float *dx, const float *dy, const float *y, int C) {
+    float sum = lanes_sum(dy, C);
+    for (int i = 0; i < C; i++)
+        dx[i] += dy[i] - exp_or_zero(y[i]) * sum;
+}
+
+/* dx (R, C) += d(out)/dx^T dout; live (R) as written by softmax_forward
+ * (only read for log-softmax, whose dead rows hold zeros, not -inf). */
+SOFTMAX_CLONES static void softmax_backward(float *dx, const float *dout, const float *out,
+                                            const uint8_t *live, int64_t rows, int C, bool as_log) {
+    for (int64_t r = 0; r < rows; r++) {
+        if (as_log) {
+            if (live[r])
+                log_softmax_row_backward(dx + r * C, dout + r * C, out + r * C, C);
+        } else {
+            softmax_row_backward(dx + r * C, dout + r * C, out + r * C, C);
+        }
+    }
+}
 
 typedef struct softmax_ctx {
     tensor *out, *x;
+    uint8_t *live; /* (R), log-softmax only */
     int64_t rows;
     int C;
-    bool log;
+    bool as_log;
 } softmax_ctx;
-
-/* out (R, C) = (log-)softmax(x + mask[r / per_mask]); a fully masked row
- * gives 0 (softmax) or -inf (log-softmax) and no NaN. */
-static void softmax_forward(float *out, const float *x, const float *mask, int64_t rows, int C,
-                            int64_t per_mask, bool log) {
-    for (int64_t r = 0; r < rows; r++) {
-        const float *xr = x + r * C;
-        const float *mr = mask ? mask + (r / per_mask) * C : NULL;
-        float *o = out + r * C;
-        float maxv = -INFINITY;
-        for (int i = 0; i < C; i++) {
-            float v = xr[i] + (mr ? mr[i] : 0.0f);
-            o[i] = v;
-            maxv = v > maxv ? v : maxv;
-        }
-        if (maxv == -INFINITY) {
-            for (int i = 0; i < C; i++)
-                o[i] = log ? -INFINITY : 0.0f;
-            continue;
-        }
-        float sum = 0.0f;
-        if (log) {
-            for (int i = 0; i < C; i++)
-                sum += expf(o[i] - maxv);
-            float lse = maxv + logf(sum);
-            for (int i = 0; i < C; i++)
-                o[i] -= lse;
-        } else {
-            for (int i = 0; i < C; i++) {
-                o[i] = expf(o[i] - maxv);
-                sum += o[i];
-            }
-            float inv = 1.0f / sum;
-            for (int i = 0; i < C; i++)
-                o[i] *= inv;
-        }
-    }
-}
-
-static void softmax_backward(float *dx, const float *dout, const float *out, int64_t rows, int C,
-                             bool log) {
-    for (int64_t r = 0; r < rows; r++) {
-        const float *d = dout + r * C, *o = out + r * C;
-        float *dxr = dx + r * C;
-        if (log) {
-            /* dx = d - softmax * sum(d); masked entries (o = -inf) get 0 */
-            if (o[0] == -INFINITY && C > 0) {
-                bool all = true;
-                for (int i = 0; i < C && all; i++)
-                    all = o[i] == -INFINITY;
-                if (all)
-                    continue;
-            }
-            float sum = 0.0f;
-            for (int i = 0; i < C; i++)
-                sum += d[i];
-            for (int i = 0; i < C; i++)
-                dxr[i] += o[i] == -INFINITY ? 0.0f : d[i] - expf(o[i]) * sum;
-        } else {
-            float dot = 0.0f;
-            for (int i = 0; i < C; i++)
-                dot += d[i] * o[i];
-            for (int i = 0; i < C; i++)
-                dxr[i] += o[i] * (d[i] - dot);
-        }
-    }
-}
 
 static void softmax_backward_entry(void *p) {
     softmax_ctx *c = p;
-    softmax_backward(c->x->grad, c->out->grad, c->out->data, c->rows, c->C, c->log);
+    if (c->x->grad)
+        softmax_backward(c->x->grad, c->out->grad, c->out->data, c->live, c->rows, c->C, c->as_log);
 }
 
-static tensor *softmax_op(graph *g, tensor *x, const tensor *mask, bool log) {
+static tensor *softmax_op(graph *g, tensor *x, const tensor *mask, bool as_log) {
+    HEED_ASSERT(x->ndim >= 1 && x->data);
     int C = tensor_cols(x);
     int64_t rows = tensor_rows(x);
-    int64_t per_mask = rows;
+    int64_t per_mask = rows > 0 ? rows : 1;
     if (mask) {
-        HEED_ASSERT(mask->data && tensor_cols(mask) == C);
+        HEED_ASSERT(mask->data && mask->ndim >= 1 && tensor_cols(mask) == C);
         int64_t mrows = tensor_rows(mask);
         HEED_ASSERT(mrows > 0 && rows % mrows == 0);
-        per_mask = rows / mrows;
+        if (rows > 0)
+            per_mask = rows / mrows;
     }
     tensor *in[1] = {x};
     bool grad = graph_wants_grad(g, 1, in);
     tensor *out = graph_new_like(g, x, grad);
-    softmax_forward(out->data, x->data, mask ? mask->data : NULL, rows, C, per_mask ? per_mask : 1,
-                    log);
+    /* only log-softmax needs to tell a dead row (zeros) from a live one */
+    uint8_t *live = grad && as_log ? arena_alloc(graph_arena(g), (size_t)rows + 1) : NULL;
+    softmax_forward(out->data, live, x->data, mask ? mask->data : NULL, rows, C, per_mask, as_log);
     if (grad) {
         softmax_ctx *c = graph_record(g, softmax_backward_entry, sizeof *c, 1, in);
-        *c = (softmax_ctx){out, x, rows, C, log};
+        *c = (softmax_ctx){out, x, live, rows, C, as_log};
     }
     return out;
 }
