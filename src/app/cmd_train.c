@@ -99,7 +99,8 @@ static void log_eval(run *r, int64_t step, int epoch, const char *split, const e
     fprintf(stderr, "eval %s at step %lld: loss %.4f accuracy %.4f macro-F1 %.4f (n=%lld)\n", split,
             (long long)step, e->loss, e->accuracy, e->macro_f1, (long long)e->n);
     metrics_eval(&r->metrics, step, epoch, split, e);
-    curve_add(&r->acc_curve, (double)step, e->accuracy);
+    if (!strcmp(split, r->eval_split)) /* one split per curve; test is reported once */
+        curve_add(&r->acc_curve, (double)step, e->accuracy);
 }
 
 static int train_loop(run *r) {

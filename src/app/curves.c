@@ -188,7 +188,7 @@ bool curves_write_png(const char *path, const curve *loss, const curve *accuracy
     canvas cv = {xmalloc((size_t)IMG_W * IMG_H * 3)};
     memset(cv.rgb, 255, (size_t)IMG_W * IMG_H * 3);
     panel(&cv, 0, loss, "train loss", blue);
-    panel(&cv, PANEL_W, accuracy, "eval accuracy", orange);
+    panel(&cv, PANEL_W, accuracy, "val accuracy", orange);
 
     FILE *f = fopen(path, "wb");
     if (!f) {
