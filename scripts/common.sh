@@ -1,8 +1,10 @@
+# shellcheck shell=bash
 # Shared helpers for heed's shell scripts. Source it, do not run it:
 #   . "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 # It defines functions only and changes no shell options of the caller.
 
 # The repository root (the parent of this scripts/ folder), whatever the cwd.
+# shellcheck disable=SC2034  # used by the scripts that source this file
 HEED_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
 # log/warn/die print with the calling script's name, e.g. "setup.sh: ...".

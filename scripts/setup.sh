@@ -17,6 +17,7 @@
 # apt-get install run only when something is missing (as root, or via sudo).
 # Works from any directory.
 set -euo pipefail
+# shellcheck source=scripts/common.sh
 . "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 usage() { sed -n '2,18s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; }

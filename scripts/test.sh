@@ -13,6 +13,7 @@
 #               declare their rank count, so ctest never runs more ranks at
 #               once than this.
 set -euo pipefail
+# shellcheck source=scripts/common.sh
 . "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 cd "$HEED_ROOT"
 
