@@ -16,6 +16,9 @@
  * own makes the ring's messages easy to pick out in an MPI trace. */
 enum { RING_TAG = 0x4ee };
 
+/* The smallest segment ring_init picks by itself (4 KiB). */
+enum { RING_SEGMENT_FLOATS_MIN = 1024 };
+
 typedef enum ring_type {
     RING_TYPE_F32 = 0,
     RING_TYPE_I64,
@@ -66,9 +69,13 @@ void ring_init(ring *r, const comm *c, size_t max_floats, size_t segment_floats)
     HEED_MPI_CHECK(MPI_Comm_size(r->mpi, &r->size));
 
     /* No reduce-scatter message is longer than the largest chunk, so a
-     * segment beyond ceil(max_floats / p) would only waste memory. */
+     * segment beyond ceil(max_floats / p) would only waste memory. But never
+     * below 4 KiB unless asked: a ring sized for a few floats and then given
+     * a long buffer would crawl through 8-byte messages. */
     size_t seg = segment_floats ? segment_floats : RING_SEGMENT_FLOATS_DEFAULT;
     size_t chunk_max = max_floats / (size_t)r->size + (max_floats % (size_t)r->size != 0);
+    if (chunk_max < RING_SEGMENT_FLOATS_MIN)
+        chunk_max = RING_SEGMENT_FLOATS_MIN;
     if (chunk_max < seg)
         seg = chunk_max;
     /* A whole number of int64s, at least one; and each message count fits
@@ -143,9 +150,10 @@ static void ring_reduce_scatter_any(ring *r, void *buf, int64_t n, ring_type t) 
         HEED_MPI_CHECK(MPI_Irecv(r->work[0], len, dt, left, RING_TAG, r->mpi, &recv_req[0]));
         for (int64_t s = 0; s < nseg; s++) {
             const int cur = (int)(s & 1), nxt = cur ^ 1;
-            /* Post the next receive into the other buffer first: its data
-             * then arrives while this segment is being added. That buffer
-             * was freed when segment s-1 was added below. */
+            /* Post the next receive into the other buffer first, so its
+             * transfer can proceed (fully, where the transport progresses on
+             * its own) while this segment is being added. That buffer was
+             * freed when segment s-1 was added below. */
             if (s + 1 < nseg) {
                 ring_segment(rlo, rhi, seg, s + 1, &off, &len);
                 HEED_MPI_CHECK(
@@ -170,8 +178,8 @@ static void ring_reduce_scatter_any(ring *r, void *buf, int64_t n, ring_type t) 
 }
 
 /* The all-gather of allreduce.h. Data lands directly in `buf`, so no
- * workspace is needed and messages are whole chunks, cut only where a count
- * would not fit in an int. */
+ * workspace is needed and messages are whole chunks, cut only into pieces
+ * whose counts fit in an int. */
 static void ring_allgather_any(ring *r, void *buf, int64_t n, ring_type t) {
     HEED_ASSERT(r != NULL && n >= 0 && (buf != NULL || n == 0));
     const int p = r->size;
@@ -179,7 +187,9 @@ static void ring_allgather_any(ring *r, void *buf, int64_t n, ring_type t) {
         return;
     const size_t es = ring_type_size(t);
     const MPI_Datatype dt = ring_type_mpi(t);
-    const int64_t piece = INT_MAX / 2; /* a count that fits in an int with room to spare */
+    /* 2^28 elements (1 or 2 GiB): a count that fits in an int with room to
+     * spare, and so large that cutting costs nothing. */
+    const int64_t piece = (int64_t)1 << 28;
     const int right = (r->rank + 1) % p, left = (r->rank + p - 1) % p;
     char *bytes = buf;
 

@@ -39,9 +39,10 @@
  * Large buffers: every chunk message is cut into segments of at most
  * `segment` elements. In a reduce-scatter step the receive of segment s+1 is
  * posted into the second workspace buffer before segment s is added from the
- * first, so the copy of s+1 overlaps the addition of s, and no message count
- * exceeds INT_MAX. Waiting is MPI_Wait: with oversubscribed ranks Open MPI
- * yields the core while it polls.
+ * first, so the transfer of s+1 can overlap the addition of s; no message count
+ * exceeds INT_MAX. Waiting is plain MPI_Wait, no spinning of our own: when
+ * a node is oversubscribed Open MPI sets mpi_yield_when_idle by itself, so a
+ * waiting rank yields its core while it polls.
  *
  *   ring r;
  *   ring_init(&r, &c, params_count, 0);            // every rank, once
@@ -78,12 +79,13 @@ typedef struct ring {
 /* Prepares `r` (caller-owned storage) for reductions over the ranks of `c`:
  * duplicates c's communicator (so ring traffic never matches other messages
  * and `c` need not outlive `r`) and allocates the workspace, two receive
- * buffers of min(segment_floats, ceil(max_floats / p)) floats (at least 8
- * bytes each). `max_floats` is the largest n the ring is expected to see (it
- * only sizes the workspace: a larger n still works, in more segments);
- * `segment_floats` is the pipelining segment, 0 for
- * RING_SEGMENT_FLOATS_DEFAULT. Exits on allocation failure, aborts the job on
- * MPI failure. Collective: every rank of `c` must call this. */
+ * buffers of S floats each, S = min(segment_floats, max(ceil(max_floats / p),
+ * 1024)), rounded down to whole int64s (at least one). `max_floats` is the
+ * largest n the ring is expected to see: it only sizes the workspace, and a
+ * larger n still works, in more segments. `segment_floats` is the pipelining
+ * segment, 0 for RING_SEGMENT_FLOATS_DEFAULT. Exits on allocation failure,
+ * aborts the job on MPI failure. Collective: every rank of `c` must call
+ * this. */
 void ring_init(ring *r, const comm *c, size_t max_floats, size_t segment_floats);
 
 /* Frees the workspace and the communicator of `r`; NULL or a freed ring is a

@@ -23,6 +23,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "core/check.h" /* HEED_EXIT_BAD_INPUT */
+
 /* Longest message carried between ranks, terminator included; longer ones
  * are cut. */
 #define HEED_BAD_INPUT_MSG_MAX 2048

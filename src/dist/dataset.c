@@ -25,6 +25,7 @@
 #include "dist/bad_input.h"
 #include "dist/check_dist.h"
 #include "dist/dataset_h5.h"
+#include "dist/sampler.h"
 
 const char *const dataset_member_names[DS_COUNT] = {"images", "tokens", "segments", "labels"};
 
@@ -504,11 +505,9 @@ static bool member_check(checker *c, hid_t d, const char *where, int want_ndim,
 
 /* ---- the value scan ----------------------------------------------------- */
 
-/* The split rule: part r of n over p is [r*(n/p) + min(r, n%p), ...). */
+/* This rank's share of the value scan: the sampler's split rule. */
 static void share(int64_t n, int p, int r, int64_t *lo, int64_t *hi) {
-    int64_t q = n / p, rem = n % p;
-    *lo = r * q + (r < rem ? r : rem);
-    *hi = *lo + q + (r < rem ? 1 : 0);
+    sampler_split_range(n, p, r, lo, hi);
 }
 
 /* Reads rows [row0, row0 + rows) of the rank-`nd` dataset d. */
@@ -544,10 +543,12 @@ static void note_bad(first_bad *fb, int64_t row, int64_t col, int64_t value) {
     }
 }
 
+/* "; N more <noun>s like it" when more than one was bad (noun singular). */
 static void more_text(const first_bad *fb, const char *noun, char *buf, size_t len) {
     buf[0] = '\0';
     if (fb->count > 1)
-        snprintf(buf, len, "; %" PRId64 " more %s like it", fb->count - 1, noun);
+        snprintf(buf, len, "; %" PRId64 " more %s%s like it", fb->count - 1, noun,
+                 fb->count > 2 ? "s" : "");
 }
 
 /* Scans int32 rows [lo, hi) (this rank's share) of the [n, cols] dataset d:
@@ -627,7 +628,7 @@ static void scan_float_images(checker *c, hid_t d, const char *where, const hsiz
     free(buf);
     if (fb.count) {
         char more[96];
-        more_text(&fb, "values", more, sizeof more);
+        more_text(&fb, "value", more, sizeof more);
         problem_add(&c->pr, where, "value %g in row %" PRId64 " is not finite%s", fb.fvalue, fb.row,
                     more);
     }
@@ -780,7 +781,7 @@ static void check_split(checker *c, dataset_split s, int *image_ref) {
             if (scan_ints(c, d[DS_LABELS], where[DS_LABELS], 1, n, 1, 0, ds->num_classes, INT32_MIN,
                           NULL, &fb, &top) &&
                 fb.count) {
-                more_text(&fb, "rows", more, sizeof more);
+                more_text(&fb, "row", more, sizeof more);
                 problem_add(&c->pr, where[DS_LABELS],
                             "label %" PRId64 " at row %" PRId64
                             " is outside [0, %d) (num_classes)%s",
@@ -796,7 +797,7 @@ static void check_split(checker *c, dataset_split s, int *image_ref) {
                           ds->pad_id, lengths, &fb, &top)) {
                 ds->splits[s].lengths = lengths;
                 if (fb.count) {
-                    more_text(&fb, "ids", more, sizeof more);
+                    more_text(&fb, "id", more, sizeof more);
                     problem_add(&c->pr, where[DS_TOKENS],
                                 "token id %" PRId64 " at row %" PRId64 ", position %" PRId64
                                 " is outside [0, %d) (vocab_size)%s",
@@ -820,7 +821,7 @@ static void check_split(checker *c, dataset_split s, int *image_ref) {
                           (int64_t)f[DS_SEGMENTS].dims[1], 0, INT32_MAX, INT32_MIN, NULL, &fb,
                           &top) &&
                 fb.count) {
-                more_text(&fb, "ids", more, sizeof more);
+                more_text(&fb, "id", more, sizeof more);
                 problem_add(&c->pr, where[DS_SEGMENTS],
                             "segment id %" PRId64 " at row %" PRId64 ", position %" PRId64
                             " is negative%s",
@@ -1026,8 +1027,8 @@ int dataset_open(dataset **out, const char *path, MPI_Comm comm, const dataset_o
     if (c.pr.count == 1)
         snprintf(msg, sizeof msg, "%s", c.pr.msg[0]);
     else if (c.pr.count > 1)
-        snprintf(msg, sizeof msg, "%s (and %d more problems: `heed inspect %s` lists them all)",
-                 c.pr.msg[0], c.pr.count - 1, path);
+        snprintf(msg, sizeof msg, "%s (and %d more problem%s: `heed inspect %s` lists them all)",
+                 c.pr.msg[0], c.pr.count - 1, c.pr.count > 2 ? "s" : "", path);
     bool bad = bad_input_any(comm, c.pr.count > 0, msg, err, errlen);
     problems_free(&c.pr);
     if (bad) {

@@ -21,6 +21,9 @@
  *
  * Every rank opens the file read-only with HDF5's default (sec2) driver:
  * reading needs no MPI-IO, and each rank reads only the rows it needs.
+ * Datasets stored as plain arrays (contiguous, unfiltered: h5py's default)
+ * are memory-mapped, so a row is a copy out of the page cache; chunked or
+ * compressed ones go through HDF5.
  *
  * Threads: the Debian HDF5 is built without thread safety, so every HDF5
  * call of a dataset's reading runs under the dataset's lock (dataset_lock).
@@ -35,6 +38,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+
+#include "core/check.h" /* HEED_EXIT_BAD_INPUT */
 
 typedef enum dataset_kind {
     DATASET_KIND_IMAGE,
@@ -166,6 +171,20 @@ typedef struct dataset_reader dataset_reader;
  * around its HDF5 calls. Aborts with HEED_EXIT_BAD_INPUT if the file cannot
  * be read (truncated, corrupt chunks). Not collective. */
 dataset_reader *dataset_reader_init(dataset *ds, dataset_split split, int max_rows, bool in_memory);
+
+/* dataset_reader_init; with allow_map, HDF5 datasets stored as plain arrays
+ * (contiguous, unfiltered, native byte order: what h5py writes by default)
+ * are memory-mapped instead of read, whatever in_memory says: rows are
+ * copied from the page cache, which the ranks of a node share, with no
+ * HDF5 call and no lock (in_memory then only asks the kernel to read ahead).
+ * dataset_reader_init allows mapping. */
+dataset_reader *dataset_reader_init_opts(dataset *ds, dataset_split split, int max_rows,
+                                         bool in_memory, bool allow_map);
+
+/* Where the rows come from: "map", "memory" or "stream" (through HDF5 at
+ * each read), or "mixed" when the split's datasets differ. */
+const char *dataset_reader_source(const dataset_reader *r);
+
 void dataset_reader_free(dataset_reader *r);
 
 /* Bytes the split takes in memory in its stored dtypes: what in_memory
@@ -176,10 +195,11 @@ int64_t dataset_split_bytes(const dataset *ds, dataset_split split);
  * in that order: images normalised ((x/255 - mean) / std for uint8, (x -
  * mean) / std for float32), tokens and segments trimmed to the longest
  * non-pad length of these rows, labels. Streaming reads sort the ids,
- * coalesce runs into one hyperslab union and make one H5Dread per HDF5
- * dataset. Ids may repeat. An id outside [0, n) is a bug (aborts); a read
- * failure aborts the job with HEED_EXIT_BAD_INPUT. Not collective; call it
- * from one thread at a time per reader. */
+ * coalesce runs of consecutive rows into hyperslab unions and make one
+ * H5Dread per 64 runs (contiguous) or per run (chunked: through the chunk
+ * cache, sized to the split up to 64 MiB). Ids may repeat. An id outside [0, n) is a bug (aborts);
+ * a read failure aborts the job with HEED_EXIT_BAD_INPUT. Not collective; call it from one thread
+ * at a time per reader. */
 void dataset_reader_read(dataset_reader *r, const int64_t *ids, int n, batch *b);
 
 #endif

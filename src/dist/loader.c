@@ -160,8 +160,10 @@ int loader_init(loader **out, dataset *ds, MPI_Comm comm, const loader_options *
         max_rows = opt->eval_batch;
     } else if (rc == 0) {
         char why[512];
-        rc = sampler_init(&l->smp, ds->splits[opt->split].n, &opt->sampler, rank, size, why,
-                          sizeof why);
+        sampler_options so = opt->sampler;
+        if (so.bucket_window > 0 && !so.lengths)
+            so.lengths = ds->splits[opt->split].lengths;
+        rc = sampler_init(&l->smp, ds->splits[opt->split].n, &so, rank, size, why, sizeof why);
         if (rc != 0)
             snprintf(msg, sizeof msg, "%s: /%s: %s", ds->path, dataset_split_name(opt->split), why);
         l->cursor = opt->start;
@@ -178,7 +180,7 @@ int loader_init(loader **out, dataset *ds, MPI_Comm comm, const loader_options *
     int64_t budget = opt->memory_budget > 0 ? opt->memory_budget : LOADER_DEFAULT_MEMORY_BUDGET;
     l->in_memory = opt->mode == LOADER_MODE_MEMORY ||
                    (opt->mode == LOADER_MODE_AUTO && dataset_split_bytes(ds, opt->split) <= budget);
-    l->reader = dataset_reader_init(ds, opt->split, max_rows, l->in_memory);
+    l->reader = dataset_reader_init_opts(ds, opt->split, max_rows, l->in_memory, !opt->no_map);
     l->ids = xmalloc(sizeof(int64_t) * (size_t)max_rows);
     l->depth = opt->depth ? opt->depth : 3;
     l->slots = xcalloc((size_t)l->depth, sizeof(batch));
@@ -222,6 +224,10 @@ void loader_rewind(loader *l) {
 
 bool loader_in_memory(const loader *l) {
     return l->in_memory;
+}
+
+const char *loader_source(const loader *l) {
+    return dataset_reader_source(l->reader);
 }
 
 void loader_free(loader *l) {

@@ -44,6 +44,8 @@ typedef enum loader_mode {
     LOADER_MODE_AUTO,   /* MEMORY if the split fits the budget, else STREAM */
     LOADER_MODE_STREAM, /* read each batch's rows from the file */
     LOADER_MODE_MEMORY, /* read the whole split once */
+    /* Either way, plain (contiguous, unfiltered) datasets are memory-mapped
+     * unless no_map: the mode matters for chunked or compressed ones. */
 } loader_mode;
 
 typedef struct loader_options {
@@ -52,12 +54,16 @@ typedef struct loader_options {
     int64_t memory_budget; /* bytes for AUTO; 0: LOADER_DEFAULT_MEMORY_BUDGET */
     int depth;             /* batches in the ring, >= 2 (one is the trainer's); 0: 3 */
     bool synchronous;      /* no thread: loader_next reads (debugging, benchmarks) */
+    bool no_map;           /* never memory-map the file (dataset_reader_init_opts) */
     /* Evaluation: this rank's contiguous range of the split (sampler split
      * rule), in order, in batches of eval_batch rows, once per pass; the
-     * sampler options and start are ignored. */
+     * sampler options and start are ignored. Eval batches are not aligned
+     * across ranks: global_n = n, next_epoch = 0, next_position = the next
+     * row. Sum metrics over ranks for exact results. */
     bool eval;
     int eval_batch;
-    sampler_options sampler; /* training */
+    sampler_options sampler; /* training; bucketing uses the split's lengths when
+                                sampler.lengths is NULL */
     sampler_cursor start;    /* training: the first batch starts here */
 } loader_options;
 
@@ -85,6 +91,9 @@ void loader_rewind(loader *l);
 
 /* Whether the loader holds the split in memory (the mode AUTO chose). */
 bool loader_in_memory(const loader *l);
+
+/* Where its rows come from: dataset_reader_source. */
+const char *loader_source(const loader *l);
 
 /* Stops and joins the thread, frees everything (NULL is fine). Batches it
  * returned become invalid. Not collective. */

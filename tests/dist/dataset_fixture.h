@@ -34,16 +34,26 @@ typedef struct fx_spec {
     bool float_images, mean_std;
     int vocab, max_len;
     bool segments;
-    bool chunked; /* chunked + shuffle + gzip, chunks of 7 rows */
+    bool chunked;   /* chunked + shuffle + gzip, chunks of 7 rows */
+    bool userblock; /* a 512-byte user block before the HDF5 data */
 } fx_spec;
 
 static inline fx_spec fx_image_spec(void) {
-    return (fx_spec){.kind = "image", .n = {40, 9, 5}, .num_classes = 10, .c = 2, .h = 3, .w = 4,
+    return (fx_spec){.kind = "image",
+                     .n = {40, 9, 5},
+                     .num_classes = 10,
+                     .c = 2,
+                     .h = 3,
+                     .w = 4,
                      .mean_std = true};
 }
 
 static inline fx_spec fx_text_spec(void) {
-    return (fx_spec){.kind = "text", .n = {50, 9, 6}, .num_classes = 4, .vocab = 50, .max_len = 12,
+    return (fx_spec){.kind = "text",
+                     .n = {50, 9, 6},
+                     .num_classes = 4,
+                     .vocab = 50,
+                     .max_len = 12,
                      .segments = true};
 }
 
@@ -145,8 +155,12 @@ static inline hid_t fx_dataset(hid_t loc, const char *name, hid_t ftype, hid_t m
 
 /* Writes a valid format-v1 file. */
 static inline void fx_write(const char *path, const fx_spec *sp) {
-    hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t fcpl = H5Pcreate(H5P_FILE_CREATE);
+    if (sp->userblock)
+        FX_OK(H5Pset_userblock(fcpl, 512));
+    hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, fcpl, H5P_DEFAULT);
     FX_OK(f);
+    H5Pclose(fcpl);
     bool images = strcmp(sp->kind, "text") != 0, text = strcmp(sp->kind, "image") != 0;
     fx_attr_int(f, "format_version", 1, H5T_STD_I32LE);
     fx_attr_str(f, "kind", sp->kind);
@@ -175,8 +189,8 @@ static inline void fx_write(const char *path, const fx_spec *sp) {
                 for (int64_t i = 0; i < n; i++)
                     for (int64_t j = 0; j < per; j++)
                         v[i * per + j] = (float)fx_pixel(s, i, j) / 64.0f - 1.0f;
-                d = fx_dataset(g, "images", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 4, dims,
-                               sp->chunked, v);
+                d = fx_dataset(g, "images", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 4, dims, sp->chunked,
+                               v);
                 free(v);
             } else {
                 unsigned char *v = malloc((size_t)(n * per + 1));
@@ -221,8 +235,8 @@ static inline void fx_write(const char *path, const fx_spec *sp) {
                 }
             }
             hsize_t dims[2] = {(hsize_t)n, (hsize_t)l};
-            H5Dclose(fx_dataset(g, "tokens", H5T_STD_I32LE, H5T_NATIVE_INT32, 2, dims,
-                                sp->chunked, tok));
+            H5Dclose(fx_dataset(g, "tokens", H5T_STD_I32LE, H5T_NATIVE_INT32, 2, dims, sp->chunked,
+                                tok));
             if (sp->segments)
                 H5Dclose(fx_dataset(g, "segments", H5T_STD_I32LE, H5T_NATIVE_INT32, 2, dims,
                                     sp->chunked, seg));
@@ -233,8 +247,8 @@ static inline void fx_write(const char *path, const fx_spec *sp) {
         for (int64_t i = 0; i < n; i++)
             lab[i] = fx_label(s, i, sp->num_classes);
         hsize_t dims[1] = {(hsize_t)n};
-        H5Dclose(fx_dataset(g, "labels", H5T_STD_I32LE, H5T_NATIVE_INT32, 1, dims, sp->chunked,
-                            lab));
+        H5Dclose(
+            fx_dataset(g, "labels", H5T_STD_I32LE, H5T_NATIVE_INT32, 1, dims, sp->chunked, lab));
         free(lab);
         H5Gclose(g);
     }

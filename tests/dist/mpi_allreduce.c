@@ -230,9 +230,9 @@ int main(int argc, char **argv) {
     } rings[] = {
         {"default", (size_t)max_n, 0, max_n},
         {"seg64", (size_t)max_n, 64, 65537},
-        {"seg4096", (size_t)max_n, 4096, max_n},
+        {"seg4096", (size_t)max_n, 4096, 65537},
         {"seg1", 1000, 1, 1000},
-        {"max13", 13, 0, 1000},
+        {"max13", 13, 0, 65537},
     };
     for (size_t k = 0; k < sizeof rings / sizeof rings[0]; k++) {
         ring r;

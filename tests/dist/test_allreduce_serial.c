@@ -64,13 +64,19 @@ static void test_workspace_size(void **state) {
     ring_init(&r, c, 1 << 20, 0); /* p = 1: the chunk is the whole buffer */
     assert_int_equal(r.segment_bytes, RING_SEGMENT_FLOATS_DEFAULT * sizeof(float));
     ring_free(&r);
-    ring_init(&r, c, 100, 0); /* capped by the largest chunk */
-    assert_int_equal(r.segment_bytes, 400);
+    ring_init(&r, c, 5000, 0); /* capped by the largest chunk */
+    assert_int_equal(r.segment_bytes, 20000);
     ring_free(&r);
-    ring_init(&r, c, 1 << 20, 3); /* a whole number of int64s */
+    ring_init(&r, c, 100, 0); /* but not below 4 KiB by default */
+    assert_int_equal(r.segment_bytes, 4096);
+    ring_free(&r);
+    ring_init(&r, c, 0, 0);
+    assert_int_equal(r.segment_bytes, 4096);
+    ring_free(&r);
+    ring_init(&r, c, 1 << 20, 3); /* asked for: a whole number of int64s */
     assert_int_equal(r.segment_bytes, 8);
     ring_free(&r);
-    ring_init(&r, c, 0, 0); /* never less than one int64 */
+    ring_init(&r, c, 100, 1); /* never less than one int64 */
     assert_int_equal(r.segment_bytes, 8);
     ring_free(&r);
     ring_free(&r); /* a freed ring frees nothing */
