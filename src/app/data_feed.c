@@ -4,6 +4,7 @@
 #include "dist/allreduce.h"
 #include "dist/bad_input.h"
 #include "dist/dataset.h"
+#include "dist/loader.h"
 #include "dist/sampler.h"
 
 #include <stdlib.h>
@@ -18,6 +19,10 @@ struct data_feed {
     dataset *ds;
     sampler smp;
     dataset_reader *readers[DATASET_SPLIT_COUNT];
+    loader *train_loader;          /* prefetching; row-split training only */
+    int64_t next_epoch, next_step; /* where train_loader stands */
+    uint64_t seed;
+    bool drop_last;
     bool in_memory;
     int global_batch, micro;
     batch b;
@@ -43,6 +48,8 @@ data_feed *data_feed_open(const char *path, const comm *c, int global_batch, uin
     f->comm = c;
     f->global_batch = global_batch;
     f->in_memory = in_memory;
+    f->seed = seed;
+    f->drop_last = drop_last;
     char err[2048];
     if (dataset_open(&f->ds, path, c->mpi, NULL, err, sizeof err) != 0)
         bad_input_exit(c->mpi, err);
@@ -67,6 +74,7 @@ void data_feed_use_micro_batches(data_feed *f, int micro) {
 void data_feed_free(data_feed *f) {
     if (!f)
         return;
+    loader_free(f->train_loader);
     for (int s = 0; s < DATASET_SPLIT_COUNT; s++)
         if (f->readers[s])
             dataset_reader_free(f->readers[s]);
@@ -115,8 +123,48 @@ static const sample_block *feed_block(data_feed *f, int n) {
     return &f->blk;
 }
 
+/* Row-split training batches come from the loader's prefetch thread, which
+ * walks the same sampler order; it is (re)started whenever the caller asks
+ * for a batch other than the next one (the first call, a resume). */
+static const sample_block *feed_loader_batch(data_feed *f, int epoch, int64_t step,
+                                             int64_t *global_n) {
+    if (!f->train_loader || f->next_epoch != epoch || f->next_step != step) {
+        loader_free(f->train_loader);
+        loader_options lo = {
+            .split = DATASET_SPLIT_TRAIN,
+            .mode = f->in_memory ? LOADER_MODE_MEMORY : LOADER_MODE_AUTO,
+            .sampler = {.seed = f->seed,
+                        .batch_size = f->global_batch,
+                        .shuffle = true,
+                        .drop_last = f->drop_last},
+            .start = {.epoch = epoch, .position = step * f->global_batch},
+        };
+        char err[2048];
+        if (loader_init(&f->train_loader, f->ds, f->comm->mpi, &lo, err, sizeof err) != 0)
+            bad_input_exit(f->comm->mpi, err);
+    }
+    batch *b = loader_next(f->train_loader);
+    f->next_epoch = epoch;
+    f->next_step = step + 1;
+    if (f->next_step == sampler_steps_per_epoch(&f->smp)) {
+        f->next_epoch++;
+        f->next_step = 0;
+    }
+    *global_n = b->global_n;
+    f->blk = (sample_block){.n = b->n,
+                            .ids = b->ids,
+                            .images = b->images,
+                            .tokens = b->tokens,
+                            .segments = b->segments,
+                            .L = b->len,
+                            .labels = b->labels};
+    return &f->blk;
+}
+
 const sample_block *data_feed_train_batch(data_feed *f, int epoch, int64_t step_in_epoch,
                                           int64_t *global_n) {
+    if (f->micro == 0)
+        return feed_loader_batch(f, epoch, step_in_epoch, global_n);
     int64_t start = step_in_epoch * f->global_batch;
     int64_t b =
         f->smp.epoch_len - start < f->global_batch ? f->smp.epoch_len - start : f->global_batch;
