@@ -13,7 +13,6 @@ static void usage(FILE *out) {
             "usage: heed COMMAND [options]\n\n"
             "commands:\n"
             "  train    --model NAME --data FILE.h5 [--config run.ini] [--out RUNDIR] ...\n"
-            "  eval     --ckpt PATH --data FILE.h5 [--split test]\n"
             "  inspect  FILE.h5              check a dataset against docs/data-format.md\n"
             "  models                        list models and their options\n"
             "  help                          this text; `heed train --help` lists options\n\n"
