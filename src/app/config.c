@@ -23,7 +23,7 @@ typedef struct opt {
 static const opt options[] = {
     {"model", OPT_STR, RC(model), "model name (heed models lists them)"},
     {"data", OPT_STR, RC(data), "dataset file (HDF5, docs/data-format.md)"},
-    {"out", OPT_STR, RC(out), "run directory (config, metrics, checkpoints, curves)"},
+    {"out", OPT_STR, RC(out), "run directory (config.ini, metrics.jsonl, curves.png)"},
     {"config", OPT_STR, RC(config_file), "INI file with any of these options"},
     {"epochs", OPT_INT, RC(epochs), "epochs to train (unless --steps)"},
     {"steps", OPT_I64, RC(steps), "optimizer steps to train (overrides --epochs)"},
@@ -38,14 +38,8 @@ static const opt options[] = {
     {"seed", OPT_U64, RC(seed), "seed of weights, sample order and dropout"},
     {"eval-every", OPT_INT, RC(eval_every), "evaluate every N steps (0: each epoch)"},
     {"log-every", OPT_INT, RC(log_every), "log training metrics every N steps"},
-    {"ckpt-every", OPT_INT, RC(ckpt_every), "checkpoint every N steps (0: each epoch)"},
-    {"keep", OPT_INT, RC(keep), "checkpoints to keep"},
-    {"resume", OPT_STR, RC(resume), "auto, or a checkpoint path"},
     {"exact-reduce", OPT_BOOL, RC(exact_reduce), "order-independent exact gradient sums"},
-    {"collective-timeout", OPT_FLOAT, RC(collective_timeout), "seconds before a hang is reported"},
     {"threads", OPT_INT, RC(threads), "BLAS threads per rank (0: cores per rank)"},
-    {"bucket-kb", OPT_INT, RC(bucket_kb), "gradient bucket size in KiB"},
-    {"overlap", OPT_BOOL, RC(overlap), "reduce gradient buckets during backward"},
     {"zero", OPT_BOOL, RC(zero), "ZeRO-1: shard Adam state over ranks"},
     {"check-sync", OPT_BOOL, RC(check_sync), "verify identical parameters on all ranks each step"},
     {"in-memory", OPT_BOOL, RC(in_memory), "load the whole split into memory"},
@@ -73,10 +67,6 @@ void run_config_default(run_config *rc) {
     rc->clip = 1.0f;
     rc->seed = 0;
     rc->log_every = 50;
-    rc->keep = 3;
-    rc->collective_timeout = 300.0f;
-    rc->bucket_kb = 1024;
-    rc->overlap = true;
     rc->zero = true;
     rc->drop_last = true;
     rc->mc = model_config_default();
@@ -278,11 +268,9 @@ bool run_config_check(const run_config *rc, char *err, size_t errlen) {
                  rc->schedule);
         return false;
     }
-    if (rc->warmup < 0 || rc->log_every < 0 || rc->eval_every < 0 || rc->threads < 0 ||
-        rc->keep < 1 || rc->bucket_kb <= 0) {
+    if (rc->warmup < 0 || rc->log_every < 0 || rc->eval_every < 0 || rc->threads < 0) {
         snprintf(err, errlen,
-                 "--warmup, --log-every, --eval-every and --threads must not be "
-                 "negative; --keep and --bucket-kb must be positive");
+                 "--warmup, --log-every, --eval-every and --threads must not be negative");
         return false;
     }
     if (rc->label_smoothing < 0.0f || rc->label_smoothing >= 1.0f) {

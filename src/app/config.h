@@ -37,14 +37,8 @@ typedef struct run_config {
     uint64_t seed;
     int eval_every; /* steps; 0: once per epoch */
     int log_every;
-    int ckpt_every;
-    int keep;
-    char resume[CONFIG_STR];
     bool exact_reduce;
-    float collective_timeout;
     int threads;     /* 0: cores of the node / ranks of the node */
-    int bucket_kb;   /* gradient bucket size */
-    bool overlap;    /* reduce buckets during backward */
     bool zero;       /* ZeRO-1 (sharded Adam) when ranks > 1 */
     bool check_sync; /* compare a parameter hash across ranks every step */
     bool in_memory;  /* load the whole split instead of streaming */
