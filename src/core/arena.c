@@ -36,16 +36,19 @@ arena *arena_create(size_t bytes) {
     return a;
 }
 
-void arena_free(arena *a) {
-    if (!a)
-        return;
-    arena_block *b = a->first;
+static void arena_blocks_free(arena_block *b) {
     while (b) {
         arena_block *next = b->next;
         free(b->mem);
         free(b);
         b = next;
     }
+}
+
+void arena_free(arena *a) {
+    if (!a)
+        return;
+    arena_blocks_free(a->first);
     free(a);
 }
 
@@ -77,13 +80,7 @@ void *arena_calloc(arena *a, size_t bytes) {
 void arena_reset(arena *a) {
     if (a->first->next) {
         /* The step spilled: replace all blocks by one that fits it. */
-        arena_block *b = a->first;
-        while (b) {
-            arena_block *next = b->next;
-            free(b->mem);
-            free(b);
-            b = next;
-        }
+        arena_blocks_free(a->first);
         a->first = arena_block_create(a->high_water + a->high_water / 8);
         a->blocks_made++;
     }
