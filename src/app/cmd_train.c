@@ -219,7 +219,7 @@ int cmd_train(int argc, char **argv) {
         return finish_bad_input(&r.comm, "--exact-reduce needs --micro-batch N (the unit that is "
                                          "summed exactly; keep it fixed across rank counts)");
     r.data = data_feed_open(r.rc.data, &r.comm, r.rc.batch_size, r.rc.seed, r.rc.drop_last,
-                            r.rc.in_memory);
+                            r.rc.in_memory, r.rc.length_buckets);
     if (r.rc.exact_reduce)
         data_feed_use_micro_batches(r.data, r.rc.micro_batch);
     data_shape shape;

@@ -44,6 +44,8 @@ static const opt options[] = {
     {"check-sync", OPT_BOOL, RC(check_sync), "verify identical parameters on all ranks each step"},
     {"in-memory", OPT_BOOL, RC(in_memory), "load the whole split into memory"},
     {"drop-last", OPT_BOOL, RC(drop_last), "drop the last incomplete batch of an epoch"},
+    {"length-buckets", OPT_INT, RC(length_buckets),
+     "text: sort by length within windows of N global batches (0: off)"},
     {"max-eval", OPT_INT, RC(max_eval), "evaluate on at most N samples (0: all)"},
     {"dim", OPT_INT, RC(mc.dim), "model width"},
     {"depth", OPT_INT, RC(mc.depth), "encoder blocks"},
@@ -268,9 +270,11 @@ bool run_config_check(const run_config *rc, char *err, size_t errlen) {
                  rc->schedule);
         return false;
     }
-    if (rc->warmup < 0 || rc->log_every < 0 || rc->eval_every < 0 || rc->threads < 0) {
+    if (rc->warmup < 0 || rc->log_every < 0 || rc->eval_every < 0 || rc->threads < 0 ||
+        rc->length_buckets < 0) {
         snprintf(err, errlen,
-                 "--warmup, --log-every, --eval-every and --threads must not be negative");
+                 "--warmup, --log-every, --eval-every, --threads and --length-buckets must not be "
+                 "negative");
         return false;
     }
     if (rc->label_smoothing < 0.0f || rc->label_smoothing >= 1.0f) {

@@ -43,7 +43,8 @@ typedef struct run_config {
     bool check_sync; /* compare a parameter hash across ranks every step */
     bool in_memory;  /* load the whole split instead of streaming */
     bool drop_last;
-    int max_eval; /* evaluate at most this many samples (0: all) */
+    int length_buckets; /* text: global batches per length-sorting window (0: off) */
+    int max_eval;       /* evaluate at most this many samples (0: all) */
     model_config mc;
 } run_config;
 

@@ -21,8 +21,7 @@ struct data_feed {
     dataset_reader *readers[DATASET_SPLIT_COUNT];
     loader *train_loader;          /* prefetching; row-split training only */
     int64_t next_epoch, next_step; /* where train_loader stands */
-    uint64_t seed;
-    bool drop_last;
+    sampler_options sampler_opts;  /* the training order, shared with the loader */
     bool in_memory;
     int global_batch, micro;
     batch b;
@@ -43,19 +42,22 @@ static dataset_reader *feed_reader(data_feed *f, dataset_split split) {
 }
 
 data_feed *data_feed_open(const char *path, const comm *c, int global_batch, uint64_t seed,
-                          bool drop_last, bool in_memory) {
+                          bool drop_last, bool in_memory, int length_buckets) {
     data_feed *f = xcalloc(1, sizeof *f);
     f->comm = c;
     f->global_batch = global_batch;
     f->in_memory = in_memory;
-    f->seed = seed;
-    f->drop_last = drop_last;
     char err[2048];
     if (dataset_open(&f->ds, path, c->mpi, NULL, err, sizeof err) != 0)
         bad_input_exit(c->mpi, err);
     const dataset_split_info *train = &f->ds->splits[DATASET_SPLIT_TRAIN];
-    sampler_options so = {
-        .seed = seed, .batch_size = global_batch, .shuffle = true, .drop_last = drop_last};
+    sampler_options so = {.seed = seed,
+                          .batch_size = global_batch,
+                          .shuffle = true,
+                          .drop_last = drop_last,
+                          .bucket_window = length_buckets,
+                          .lengths = train->lengths};
+    f->sampler_opts = so;
     bool bad = train->n <= 0 ||
                sampler_init(&f->smp, train->n, &so, c->rank, c->size, err, sizeof err) != 0;
     if (train->n <= 0)
@@ -133,10 +135,7 @@ static const sample_block *feed_loader_batch(data_feed *f, int epoch, int64_t st
         loader_options lo = {
             .split = DATASET_SPLIT_TRAIN,
             .mode = f->in_memory ? LOADER_MODE_MEMORY : LOADER_MODE_AUTO,
-            .sampler = {.seed = f->seed,
-                        .batch_size = f->global_batch,
-                        .shuffle = true,
-                        .drop_last = f->drop_last},
+            .sampler = f->sampler_opts,
             .start = {.epoch = epoch, .position = step * f->global_batch},
         };
         char err[2048];

@@ -13,10 +13,13 @@
 
 typedef struct data_feed data_feed;
 
-/* Collective: opens and validates `path` on every rank; on bad input all
+/* length_buckets > 0 (text only) groups samples of similar length into
+ * batches, sorting windows of that many global batches of the shuffled
+ * order; the order stays a function of (seed, epoch) alone.
+ * Collective: opens and validates `path` on every rank; on bad input all
  * ranks print (rank 0) and exit HEED_EXIT_BAD_INPUT together. */
 data_feed *data_feed_open(const char *path, const comm *c, int global_batch, uint64_t seed,
-                          bool drop_last, bool in_memory);
+                          bool drop_last, bool in_memory, int length_buckets);
 
 /* Exact mode: split each global batch between ranks in whole micro-batches
  * of `micro` samples (the chunk rule over micro-batches) instead of rows,
