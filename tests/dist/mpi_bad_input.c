@@ -18,17 +18,7 @@
 #include "dist/dataset.h"
 #include "dist/loader.h"
 
-#define CHECK(cond, ...)                                                                           \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            int r_;                                                                                \
-            MPI_Comm_rank(MPI_COMM_WORLD, &r_);                                                    \
-            fprintf(stderr, "rank %d: %s:%d: check failed: %s: ", r_, __FILE__, __LINE__, #cond);  \
-            fprintf(stderr, __VA_ARGS__);                                                          \
-            fprintf(stderr, "\n");                                                                 \
-            MPI_Abort(MPI_COMM_WORLD, 1);                                                          \
-        }                                                                                          \
-    } while (0)
+#include "mpi_check.h"
 
 static int g_rank, g_size;
 

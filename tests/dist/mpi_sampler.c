@@ -10,17 +10,7 @@
 
 #include "dist/sampler.h"
 
-#define CHECK(cond, ...)                                                                           \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            int r_;                                                                                \
-            MPI_Comm_rank(MPI_COMM_WORLD, &r_);                                                    \
-            fprintf(stderr, "rank %d: %s:%d: check failed: %s: ", r_, __FILE__, __LINE__, #cond);  \
-            fprintf(stderr, __VA_ARGS__);                                                          \
-            fprintf(stderr, "\n");                                                                 \
-            MPI_Abort(MPI_COMM_WORLD, 1);                                                          \
-        }                                                                                          \
-    } while (0)
+#include "mpi_check.h"
 
 typedef struct config {
     const char *name;
