@@ -204,3 +204,17 @@ const sample_block *data_feed_eval_next(data_feed *f) {
     dataset_reader_read(feed_reader(f, f->eval_split), f->ids, n, &f->b);
     return feed_block(f, n);
 }
+
+const sample_block *data_feed_rows(data_feed *f, const char *split, int64_t first, int n) {
+    int s = dataset_split_parse(split);
+    HEED_ASSERT(s >= 0 && n >= 0 && n <= EVAL_CHUNK && first >= 0 &&
+                first + n <= f->ds->splits[s].n);
+    for (int i = 0; i < n; i++)
+        f->ids[i] = first + i;
+    dataset_reader_read(feed_reader(f, (dataset_split)s), f->ids, n, &f->b);
+    return feed_block(f, n);
+}
+
+const dataset *data_feed_dataset(const data_feed *f) {
+    return f->ds;
+}

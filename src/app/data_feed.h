@@ -44,4 +44,11 @@ const sample_block *data_feed_train_batch(data_feed *f, int epoch, int64_t step_
 void data_feed_eval_begin(data_feed *f, const char *split, int64_t limit);
 const sample_block *data_feed_eval_next(data_feed *f);
 
+/* Rows [first, first + n) of a split in stored order (n <= 256), for
+ * explaining chosen samples. Not collective. */
+const sample_block *data_feed_rows(data_feed *f, const char *split, int64_t first, int n);
+
+/* The dataset behind the feed: class names, vocabulary, lengths. */
+const struct dataset *data_feed_dataset(const data_feed *f);
+
 #endif

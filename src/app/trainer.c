@@ -30,10 +30,8 @@ void trainer_free(trainer *t) {
     free(t->parts);
 }
 
-/* Tensors of rows [r0, r0 + n) of blk, as leaves in the graph's arena
- * (views, no copies). */
-static void micro_batch_views(graph *g, const model *m, const sample_block *blk, int r0, int n,
-                              model_batch *mb, tensor **labels) {
+void sample_block_views(graph *g, const model *m, const sample_block *blk, int r0, int n,
+                        model_batch *mb, tensor **labels) {
     memset(mb, 0, sizeof *mb);
     mb->B = n;
     const data_shape *s = &m->shape;
@@ -82,7 +80,7 @@ step_result trainer_step(trainer *t, const sample_block *blk, int64_t global_bat
         graph_begin_step(g, t->seed, (uint64_t)step, blk->ids + r0, n);
         model_batch batch;
         tensor *labels;
-        micro_batch_views(g, t->model, blk, r0, n, &batch, &labels);
+        sample_block_views(g, t->model, blk, r0, n, &batch, &labels);
         tensor *logits = model_forward(t->model, g, &batch, NULL);
         tensor *loss = op_cross_entropy(g, logits, labels, t->label_smoothing);
         loss_sum += (double)loss->data[0] * n;
@@ -118,7 +116,7 @@ void trainer_eval_block(trainer *t, const sample_block *blk, double *loss_sum, i
         graph_begin_step(g, t->seed, 0, blk->ids + r0, n);
         model_batch batch;
         tensor *labels;
-        micro_batch_views(g, t->model, blk, r0, n, &batch, &labels);
+        sample_block_views(g, t->model, blk, r0, n, &batch, &labels);
         tensor *logits = model_forward(t->model, g, &batch, NULL);
         tensor *loss = op_cross_entropy(g, logits, labels, 0.0f);
         *loss_sum += (double)loss->data[0] * n;

@@ -27,6 +27,11 @@ typedef struct sample_block {
     const int32_t *labels;   /* [n] */
 } sample_block;
 
+/* Rows [r0, r0 + n) of blk as the model's input tensors and the labels,
+ * leaves in the graph's arena (views, no copies). */
+void sample_block_views(graph *g, const model *m, const sample_block *blk, int r0, int n,
+                        model_batch *mb, tensor **labels);
+
 typedef struct trainer {
     model *model;
     graph *graph;
