@@ -46,7 +46,7 @@ static const opt options[] = {
     {"drop-last", OPT_BOOL, RC(drop_last), "drop the last incomplete batch of an epoch"},
     {"length-buckets", OPT_INT, RC(length_buckets),
      "text: sort by length within windows of N global batches (0: off)"},
-    {"max-eval", OPT_INT, RC(max_eval), "evaluate on at most N samples (0: all)"},
+    {"max-eval", OPT_INT, RC(max_eval), "evaluate on at most N samples, evenly spaced over the split (0: all)"},
     {"dim", OPT_INT, RC(mc.dim), "model width"},
     {"depth", OPT_INT, RC(mc.depth), "encoder blocks"},
     {"heads", OPT_INT, RC(mc.heads), "attention heads"},
