@@ -12,6 +12,7 @@
 
 #include "core/graph.h"
 #include "core/optim.h"
+#include "dist/buffer_sync.h"
 #include "dist/grad_sync.h"
 #include "models/model.h"
 
@@ -38,6 +39,7 @@ typedef struct trainer {
     uint64_t seed;
     bool exact;
     double *parts; /* p doubles for ordered sums */
+    buffer_sync buffers; /* batch-norm running statistics: mean over ranks each step */
 } trainer;
 
 /* Collective (grad_sync_init). micro_batch 0 = the whole rank share.
