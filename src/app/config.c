@@ -55,6 +55,14 @@ static const opt options[] = {
     {"max-len", OPT_INT, RC(mc.max_len), "text: longest sequence (0: the dataset's)"},
     {"dropout", OPT_FLOAT, RC(mc.dropout), "dropout rate"},
     {"pool", OPT_STR, RC(mc.pool), "mean or cls pooling"},
+    {"width", OPT_INT, RC(mc.width), "CNN base channels (0: the model's default)"},
+    {"cbam", OPT_BOOL, RC(mc.cbam), "resnet: CBAM attention in every residual block"},
+    {"stem", OPT_STR, RC(mc.stem), "resnet18: small (3x3/1) or imagenet (7x7/2 + max pool)"},
+    {"block", OPT_STR, RC(mc.block), "resnet: basic or bottleneck residual blocks"},
+    {"augment", OPT_BOOL, RC(mc.augment), "images: random crop + horizontal flip in training"},
+    {"crop-pad", OPT_INT, RC(mc.crop_pad), "augmentation: zero padding of the random crop"},
+    {"flip", OPT_BOOL, RC(mc.flip), "augmentation: random horizontal flips"},
+    {"bn-momentum", OPT_FLOAT, RC(mc.bn_momentum), "batch-norm running-statistics momentum"},
 };
 
 enum { OPTION_COUNT = sizeof options / sizeof options[0] };

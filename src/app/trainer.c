@@ -22,6 +22,7 @@ void trainer_init(trainer *t, model *m, const comm *c, const adam_config *adam, 
     t->exact = exact;
     grad_sync_init(&t->sync, c, m->ps.numel, zero, exact, 1u << 16);
     t->parts = xcalloc(c->size, sizeof *t->parts);
+    buffer_sync_init(&t->buffers, c, &m->ps);
     trainer_set_comm(t, (size_t)BUCKET_KB_DEFAULT * 1024, true);
 }
 
@@ -32,6 +33,7 @@ void trainer_set_comm(trainer *t, size_t bucket_bytes, bool overlap) {
 
 void trainer_free(trainer *t) {
     grad_sync_free(&t->sync);
+    buffer_sync_free(&t->buffers);
     graph_free(t->graph);
     free(t->parts);
 }
@@ -102,6 +104,9 @@ step_result trainer_step(trainer *t, const sample_block *blk, int64_t global_bat
     /* Every rank reduces every bucket, whatever its loss: the collectives
      * must match before anyone can give up on the step. */
     in_range &= grad_sync_finish(&t->sync, ps);
+    /* before the step: ZeRO's parameter all-gather would stitch buffers
+     * together from different ranks (dist/buffer_sync.h) */
+    buffer_sync_average(&t->buffers, ps);
     step_result r;
     r.loss = comm_sum_ordered(t->comm, loss_sum, t->parts) / (double)global_batch;
     /* One verdict for all ranks: a rank whose gradient left the fixed-point

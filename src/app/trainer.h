@@ -14,6 +14,7 @@
 
 #include "core/graph.h"
 #include "core/optim.h"
+#include "dist/buffer_sync.h"
 #include "dist/grad_sync.h"
 #include "models/model.h"
 
@@ -46,6 +47,7 @@ typedef struct trainer {
     bool exact;
     bool overlap;  /* reduce buckets during the last backward (trainer_set_comm) */
     double *parts; /* p doubles for ordered sums */
+    buffer_sync buffers; /* batch-norm running statistics: mean over ranks each step */
 } trainer;
 
 /* Collective (grad_sync_init). micro_batch 0 = the whole rank share.

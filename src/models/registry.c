@@ -10,10 +10,18 @@
 
 extern const model_kind model_kind_transformer;
 extern const model_kind model_kind_vit;
+extern const model_kind model_kind_cbam_cnn;
+extern const model_kind model_kind_resnet20;
+extern const model_kind model_kind_resnet56;
+extern const model_kind model_kind_resnet18;
 
 static const model_kind *const registry[] = {
     &model_kind_transformer,
     &model_kind_vit,
+    &model_kind_cbam_cnn,
+    &model_kind_resnet20,
+    &model_kind_resnet56,
+    &model_kind_resnet18,
 };
 
 enum { REGISTRY_COUNT = sizeof registry / sizeof registry[0] };
@@ -28,6 +36,10 @@ model_config model_config_default(void) {
                       .dropout = 0.0f,
                       .seed = 0};
     strcpy(c.pool, "mean");
+    strcpy(c.block, "basic");
+    c.crop_pad = 2;
+    c.flip = true;
+    c.bn_momentum = 0.1f;
     return c;
 }
 
