@@ -65,6 +65,14 @@ static void micro_batch_views(graph *g, const model *m, const sample_block *blk,
     *labels = y;
 }
 
+/* x * 0 is NaN exactly for NaN and +-Inf; one vectorisable pass. */
+static bool trainer_grads_finite(const float *g, int64_t n) {
+    float acc = 0.0f;
+    for (int64_t i = 0; i < n; i++)
+        acc += g[i] * 0.0f;
+    return acc == 0.0f;
+}
+
 step_result trainer_step(trainer *t, const sample_block *blk, int64_t global_batch, int64_t step,
                          float lr, float clip) {
     params *ps = &t->model->ps;
@@ -90,6 +98,10 @@ step_result trainer_step(trainer *t, const sample_block *blk, int64_t global_bat
         if (t->exact)
             in_range &= grad_sync_accumulate_exact(&t->sync, ps->grad, ps->numel);
     }
+    /* Backward can overflow while the loss is finite: a rank whose own
+     * gradient holds NaN/Inf votes non-finite too, before any update. */
+    if (!t->exact)
+        in_range &= trainer_grads_finite(ps->grad, ps->numel);
     step_result r;
     r.loss = comm_sum_ordered(t->comm, loss_sum, t->parts) / (double)global_batch;
     /* One verdict for all ranks: a rank whose gradient left the fixed-point
