@@ -46,7 +46,12 @@ static const opt options[] = {
     {"drop-last", OPT_BOOL, RC(drop_last), "drop the last incomplete batch of an epoch"},
     {"length-buckets", OPT_INT, RC(length_buckets),
      "text: sort by length within windows of N global batches (0: off)"},
-    {"max-eval", OPT_INT, RC(max_eval), "evaluate on at most N samples, evenly spaced over the split (0: all)"},
+    {"max-eval", OPT_INT, RC(max_eval),
+     "evaluate on at most N samples, evenly spaced over the split (0: all)"},
+    {"collective-timeout", OPT_FLOAT, RC(collective_timeout),
+     "seconds a rank waits for the others before the job exits 4 (0: off)"},
+    {"on-nonfinite", OPT_STR, RC(on_nonfinite),
+     "NaN/Inf in the loss or gradients: stop (exit 5) or skip the step"},
     {"dim", OPT_INT, RC(mc.dim), "model width"},
     {"depth", OPT_INT, RC(mc.depth), "encoder blocks"},
     {"heads", OPT_INT, RC(mc.heads), "attention heads"},
@@ -80,6 +85,8 @@ void run_config_default(run_config *rc) {
     rc->zero = true;
     rc->drop_last = true;
     rc->mc = model_config_default();
+    rc->collective_timeout = 300.0f;
+    strcpy(rc->on_nonfinite, "stop");
 }
 
 static const opt *opt_find(const char *name) {
@@ -283,6 +290,15 @@ bool run_config_check(const run_config *rc, char *err, size_t errlen) {
         snprintf(err, errlen,
                  "--warmup, --log-every, --eval-every, --threads and --length-buckets must not be "
                  "negative");
+        return false;
+    }
+    if (strcmp(rc->on_nonfinite, "stop") && strcmp(rc->on_nonfinite, "skip")) {
+        snprintf(err, errlen, "--on-nonfinite must be stop or skip, got '%s'", rc->on_nonfinite);
+        return false;
+    }
+    if (!(rc->collective_timeout >= 0.0f)) {
+        snprintf(err, errlen, "--collective-timeout must be 0 (off) or a number of seconds, got %g",
+                 rc->collective_timeout);
         return false;
     }
     if (rc->label_smoothing < 0.0f || rc->label_smoothing >= 1.0f) {

@@ -45,6 +45,8 @@ typedef struct run_config {
     bool drop_last;
     int length_buckets; /* text: global batches per length-sorting window (0: off) */
     int max_eval;       /* evaluate at most this many samples (0: all) */
+    float collective_timeout; /* seconds before a stuck collective ends the job (0: off) */
+    char on_nonfinite[8];     /* NaN/Inf in loss or gradients: "stop" or "skip" the step */
     model_config mc;
 } run_config;
 

@@ -71,6 +71,14 @@ void sample_block_views(graph *g, const model *m, const sample_block *blk, int r
     *labels = y;
 }
 
+/* x * 0 is NaN exactly for NaN and +-Inf; one vectorisable pass. */
+static bool trainer_grads_finite(const float *g, int64_t n) {
+    float acc = 0.0f;
+    for (int64_t i = 0; i < n; i++)
+        acc += g[i] * 0.0f;
+    return acc == 0.0f;
+}
+
 step_result trainer_step(trainer *t, const sample_block *blk, int64_t global_batch, int64_t step,
                          float lr, float clip) {
     params *ps = &t->model->ps;
@@ -104,6 +112,11 @@ step_result trainer_step(trainer *t, const sample_block *blk, int64_t global_bat
     /* Every rank reduces every bucket, whatever its loss: the collectives
      * must match before anyone can give up on the step. */
     in_range &= grad_sync_finish(&t->sync, ps);
+    /* Backward can overflow while the loss is finite. A NaN/Inf in any
+     * rank's gradient reaches the reduced sum of its element, so the owner
+     * of each reduced range checks it and votes below, before any update. */
+    if (!t->exact)
+        in_range &= trainer_grads_finite(ps->grad + t->sync.lo, t->sync.hi - t->sync.lo);
     /* before the step: ZeRO's parameter all-gather would stitch buffers
      * together from different ranks (dist/buffer_sync.h) */
     buffer_sync_average(&t->buffers, ps);
