@@ -1,6 +1,7 @@
 #include "app/config.h"
 
 #include "core/check.h"
+#include "dist/bucket.h"
 
 #include <errno.h>
 #include <ini.h>
@@ -55,6 +56,8 @@ static const opt options[] = {
     {"max-len", OPT_INT, RC(mc.max_len), "text: longest sequence (0: the dataset's)"},
     {"dropout", OPT_FLOAT, RC(mc.dropout), "dropout rate"},
     {"pool", OPT_STR, RC(mc.pool), "mean or cls pooling"},
+    {"bucket-kb", OPT_INT, RC(bucket_kb), "gradient bucket size in KiB (0: one bucket)"},
+    {"overlap", OPT_BOOL, RC(overlap), "reduce gradient buckets during backward"},
 };
 
 enum { OPTION_COUNT = sizeof options / sizeof options[0] };
@@ -72,6 +75,8 @@ void run_config_default(run_config *rc) {
     rc->zero = true;
     rc->drop_last = true;
     rc->mc = model_config_default();
+    rc->bucket_kb = BUCKET_KB_DEFAULT;
+    rc->overlap = true;
 }
 
 static const opt *opt_find(const char *name) {
@@ -279,6 +284,11 @@ bool run_config_check(const run_config *rc, char *err, size_t errlen) {
     }
     if (rc->label_smoothing < 0.0f || rc->label_smoothing >= 1.0f) {
         snprintf(err, errlen, "--label-smoothing must be in [0, 1)");
+        return false;
+    }
+    if (rc->bucket_kb < 0 || rc->bucket_kb > (1 << 21)) {
+        snprintf(err, errlen, "--bucket-kb must be in [0, 2097152] (0: one bucket), got %d",
+                 rc->bucket_kb);
         return false;
     }
     return true;

@@ -46,6 +46,8 @@ typedef struct run_config {
     int length_buckets; /* text: global batches per length-sorting window (0: off) */
     int max_eval;       /* evaluate at most this many samples (0: all) */
     model_config mc;
+    int bucket_kb; /* gradient bucket size in KiB (0: one bucket) */
+    bool overlap;  /* reduce buckets during backward (--no-overlap: after) */
 } run_config;
 
 void run_config_default(run_config *rc);
