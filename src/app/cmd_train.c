@@ -272,6 +272,7 @@ int cmd_train(int argc, char **argv) {
     ac.weight_decay = r.rc.weight_decay;
     trainer_init(&r.trainer, r.model, &r.comm, &ac, r.rc.zero, r.rc.exact_reduce, r.rc.micro_batch,
                  r.rc.label_smoothing, r.rc.seed);
+    trainer_set_comm(&r.trainer, (size_t)r.rc.bucket_kb * 1024, r.rc.overlap);
     if (is_root(&r)) {
         write_run_files(&r);
         printf("heed train: %s on %s, %d rank%s x %d thread%s, %lld parameters, %lld steps "

@@ -1,6 +1,7 @@
 #include "app/config.h"
 
 #include "core/check.h"
+#include "dist/bucket.h"
 
 #include <errno.h>
 #include <ini.h>
@@ -68,6 +69,8 @@ static const opt options[] = {
     {"crop-pad", OPT_INT, RC(mc.crop_pad), "augmentation: zero padding of the random crop"},
     {"flip", OPT_BOOL, RC(mc.flip), "augmentation: random horizontal flips"},
     {"bn-momentum", OPT_FLOAT, RC(mc.bn_momentum), "batch-norm running-statistics momentum"},
+    {"bucket-kb", OPT_INT, RC(bucket_kb), "gradient bucket size in KiB (0: one bucket)"},
+    {"overlap", OPT_BOOL, RC(overlap), "reduce gradient buckets during backward"},
 };
 
 enum { OPTION_COUNT = sizeof options / sizeof options[0] };
@@ -87,6 +90,8 @@ void run_config_default(run_config *rc) {
     rc->mc = model_config_default();
     rc->collective_timeout = 300.0f;
     strcpy(rc->on_nonfinite, "stop");
+    rc->bucket_kb = BUCKET_KB_DEFAULT;
+    rc->overlap = true;
 }
 
 static const opt *opt_find(const char *name) {
@@ -303,6 +308,11 @@ bool run_config_check(const run_config *rc, char *err, size_t errlen) {
     }
     if (rc->label_smoothing < 0.0f || rc->label_smoothing >= 1.0f) {
         snprintf(err, errlen, "--label-smoothing must be in [0, 1)");
+        return false;
+    }
+    if (rc->bucket_kb < 0 || rc->bucket_kb > (1 << 21)) {
+        snprintf(err, errlen, "--bucket-kb must be in [0, 2097152] (0: one bucket), got %d",
+                 rc->bucket_kb);
         return false;
     }
     return true;

@@ -48,6 +48,8 @@ typedef struct run_config {
     float collective_timeout; /* seconds before a stuck collective ends the job (0: off) */
     char on_nonfinite[8];     /* NaN/Inf in loss or gradients: "stop" or "skip" the step */
     model_config mc;
+    int bucket_kb; /* gradient bucket size in KiB (0: one bucket) */
+    bool overlap;  /* reduce buckets during backward (--no-overlap: after) */
 } run_config;
 
 void run_config_default(run_config *rc);
