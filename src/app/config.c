@@ -55,6 +55,7 @@ static const opt options[] = {
     {"max-len", OPT_INT, RC(mc.max_len), "text: longest sequence (0: the dataset's)"},
     {"dropout", OPT_FLOAT, RC(mc.dropout), "dropout rate"},
     {"pool", OPT_STR, RC(mc.pool), "mean or cls pooling"},
+    {"embed-dim", OPT_INT, RC(mc.embed_dim), "bilstm/bigru: embedding width (0: dim)"},
 };
 
 enum { OPTION_COUNT = sizeof options / sizeof options[0] };

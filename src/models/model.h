@@ -31,6 +31,7 @@ typedef struct model_config {
     float dropout;
     char pool[8];  /* "mean" or "cls" */
     uint64_t seed; /* initial weights */
+    int embed_dim; /* bilstm/bigru: embedding width (0: dim) */
 } model_config;
 
 model_config model_config_default(void);

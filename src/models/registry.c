@@ -10,10 +10,14 @@
 
 extern const model_kind model_kind_transformer;
 extern const model_kind model_kind_vit;
+extern const model_kind model_kind_bilstm;
+extern const model_kind model_kind_bigru;
 
 static const model_kind *const registry[] = {
     &model_kind_transformer,
     &model_kind_vit,
+    &model_kind_bilstm,
+    &model_kind_bigru,
 };
 
 enum { REGISTRY_COUNT = sizeof registry / sizeof registry[0] };
