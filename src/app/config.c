@@ -71,6 +71,7 @@ static const opt options[] = {
     {"bn-momentum", OPT_FLOAT, RC(mc.bn_momentum), "batch-norm running-statistics momentum"},
     {"bucket-kb", OPT_INT, RC(bucket_kb), "gradient bucket size in KiB (0: one bucket)"},
     {"overlap", OPT_BOOL, RC(overlap), "reduce gradient buckets during backward"},
+    {"embed-dim", OPT_INT, RC(mc.embed_dim), "bilstm/bigru: embedding width (0: dim)"},
 };
 
 enum { OPTION_COUNT = sizeof options / sizeof options[0] };

@@ -14,6 +14,8 @@ extern const model_kind model_kind_cbam_cnn;
 extern const model_kind model_kind_resnet20;
 extern const model_kind model_kind_resnet56;
 extern const model_kind model_kind_resnet18;
+extern const model_kind model_kind_bilstm;
+extern const model_kind model_kind_bigru;
 
 static const model_kind *const registry[] = {
     &model_kind_transformer,
@@ -22,6 +24,8 @@ static const model_kind *const registry[] = {
     &model_kind_resnet20,
     &model_kind_resnet56,
     &model_kind_resnet18,
+    &model_kind_bilstm,
+    &model_kind_bigru,
 };
 
 enum { REGISTRY_COUNT = sizeof registry / sizeof registry[0] };
