@@ -10,10 +10,12 @@
 
 extern const model_kind model_kind_transformer;
 extern const model_kind model_kind_vit;
+extern const model_kind model_kind_fusion;
 
 static const model_kind *const registry[] = {
     &model_kind_transformer,
     &model_kind_vit,
+    &model_kind_fusion,
 };
 
 enum { REGISTRY_COUNT = sizeof registry / sizeof registry[0] };
@@ -28,6 +30,10 @@ model_config model_config_default(void) {
                       .dropout = 0.0f,
                       .seed = 0};
     strcpy(c.pool, "mean");
+    strcpy(c.fusion, "xattn");
+    c.xattn_depth = 1;
+    strcpy(c.image_tower, "vit");
+    strcpy(c.text_tower, "transformer");
     return c;
 }
 
