@@ -72,6 +72,14 @@ static const opt options[] = {
     {"bucket-kb", OPT_INT, RC(bucket_kb), "gradient bucket size in KiB (0: one bucket)"},
     {"overlap", OPT_BOOL, RC(overlap), "reduce gradient buckets during backward"},
     {"embed-dim", OPT_INT, RC(mc.embed_dim), "bilstm/bigru: embedding width (0: dim)"},
+    {"fusion", OPT_STR, RC(mc.fusion),
+     "fusion: concat (pooled features) or xattn (cross-attention)"},
+    {"xattn-depth", OPT_INT, RC(mc.xattn_depth), "fusion: cross-attention blocks"},
+    {"xattn-reverse", OPT_BOOL, RC(mc.xattn_reverse), "fusion: image tokens also attend to text"},
+    {"freeze-image", OPT_BOOL, RC(mc.freeze_image), "fusion: do not train the image tower"},
+    {"freeze-text", OPT_BOOL, RC(mc.freeze_text), "fusion: do not train the text tower"},
+    {"image-tower", OPT_STR, RC(mc.image_tower), "fusion: image tower kind (vit)"},
+    {"text-tower", OPT_STR, RC(mc.text_tower), "fusion: text tower kind (transformer)"},
 };
 
 enum { OPTION_COUNT = sizeof options / sizeof options[0] };

@@ -41,6 +41,14 @@ typedef struct model_config {
     bool flip;         /* augmentation: random horizontal flips */
     float bn_momentum; /* batch-norm running-statistics momentum (PyTorch's 0.1) */
     int embed_dim; /* bilstm/bigru: embedding width (0: dim) */
+    /* image+text fusion (fusion.c) */
+    char fusion[8];       /* "concat" (pooled features) or "xattn" (cross-attention) */
+    int xattn_depth;      /* cross-attention blocks */
+    bool xattn_reverse;   /* image tokens also attend to the text */
+    bool freeze_image;    /* the image tower gets no updates (and no backward) */
+    bool freeze_text;     /* the text tower likewise */
+    char image_tower[16]; /* "vit" */
+    char text_tower[16];  /* "transformer" */
 } model_config;
 
 model_config model_config_default(void);

@@ -16,6 +16,7 @@ extern const model_kind model_kind_resnet56;
 extern const model_kind model_kind_resnet18;
 extern const model_kind model_kind_bilstm;
 extern const model_kind model_kind_bigru;
+extern const model_kind model_kind_fusion;
 
 static const model_kind *const registry[] = {
     &model_kind_transformer,
@@ -26,6 +27,7 @@ static const model_kind *const registry[] = {
     &model_kind_resnet18,
     &model_kind_bilstm,
     &model_kind_bigru,
+    &model_kind_fusion,
 };
 
 enum { REGISTRY_COUNT = sizeof registry / sizeof registry[0] };
@@ -44,6 +46,10 @@ model_config model_config_default(void) {
     c.crop_pad = 2;
     c.flip = true;
     c.bn_momentum = 0.1f;
+    strcpy(c.fusion, "xattn");
+    c.xattn_depth = 1;
+    strcpy(c.image_tower, "vit");
+    strcpy(c.text_tower, "transformer");
     return c;
 }
 
