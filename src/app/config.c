@@ -55,6 +55,11 @@ static const opt options[] = {
     {"max-len", OPT_INT, RC(mc.max_len), "text: longest sequence (0: the dataset's)"},
     {"dropout", OPT_FLOAT, RC(mc.dropout), "dropout rate"},
     {"pool", OPT_STR, RC(mc.pool), "mean or cls pooling"},
+    {"ckpt-every", OPT_INT, RC(ckpt_every),
+     "checkpoint every N steps (0: only at the end and on SIGTERM/SIGUSR1)"},
+    {"keep", OPT_INT, RC(keep), "keep the newest K checkpoints in RUNDIR/checkpoints"},
+    {"keep-every", OPT_INT, RC(keep_every), "also keep checkpoints at multiples of N steps"},
+    {"resume", OPT_STR, RC(resume), "auto (newest valid checkpoint of --out, if any) or a path"},
 };
 
 enum { OPTION_COUNT = sizeof options / sizeof options[0] };
@@ -72,6 +77,7 @@ void run_config_default(run_config *rc) {
     rc->zero = true;
     rc->drop_last = true;
     rc->mc = model_config_default();
+    rc->keep = 3;
 }
 
 static const opt *opt_find(const char *name) {
@@ -187,6 +193,19 @@ bool run_config_load_ini(run_config *rc, const char *path, char *err, size_t err
     return true;
 }
 
+bool run_config_load_ini_text(run_config *rc, const char *text, const char *name, char *err,
+                              size_t errlen) {
+    ini_ctx c = {rc, name, err, errlen, false};
+    int rv = ini_parse_string(text, config_ini_entry, &c);
+    if (c.failed)
+        return false;
+    if (rv != 0) {
+        snprintf(err, errlen, "%s:%d: syntax error (expected 'name = value')", name, rv);
+        return false;
+    }
+    return true;
+}
+
 bool run_config_parse_args(run_config *rc, int argc, char **argv, char *err, size_t errlen) {
     for (int i = 0; i < argc; i++) {
         if (!strcmp(argv[i], "--config")) {
@@ -275,6 +294,12 @@ bool run_config_check(const run_config *rc, char *err, size_t errlen) {
         snprintf(err, errlen,
                  "--warmup, --log-every, --eval-every, --threads and --length-buckets must not be "
                  "negative");
+        return false;
+    }
+    if (rc->ckpt_every < 0 || rc->keep < 1 || rc->keep_every < 0) {
+        snprintf(err, errlen,
+                 "--ckpt-every and --keep-every must not be negative, --keep must be "
+                 "at least 1");
         return false;
     }
     if (rc->label_smoothing < 0.0f || rc->label_smoothing >= 1.0f) {
