@@ -8,6 +8,7 @@
 
 #include <limits.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "dist/allreduce_impl.h"
@@ -56,6 +57,9 @@ void ring_init(ring *r, const comm *c, size_t max_floats, size_t segment_floats)
     for (int w = 0; w < RING_WORK; w++)
         r->work[w] = xaligned_alloc(64, alloc);
     r->small_bytes = RING_SMALL_BYTES_DEFAULT < bytes ? RING_SMALL_BYTES_DEFAULT : bytes;
+    r->single_node = c->num_nodes == 1;
+    r->shm_min_bytes = r->single_node ? RING_SHM_MIN_BYTES_DEFAULT : SIZE_MAX;
+    r->shm_win = MPI_WIN_NULL;
 }
 
 void ring_free(ring *r) {
@@ -65,6 +69,7 @@ void ring_free(ring *r) {
         free(r->work[w]);
         r->work[w] = NULL;
     }
+    ring_shm_free(r);
     if (r->mpi != MPI_COMM_NULL && r->mpi != (MPI_Comm)0)
         HEED_MPI_CHECK(MPI_Comm_free(&r->mpi));
     r->mpi = MPI_COMM_NULL;
@@ -266,6 +271,12 @@ void ring_allreduce(ring *r, float *buf, int64_t n, ring_op op) {
         ring_allreduce_small(r, buf, n, RING_TYPE_F32);
         if (op == RING_OP_AVG)
             ring_scale_avg(r, buf, 0, n); /* same bits on every rank */
+        return;
+    }
+    if (r->single_node && (size_t)n * sizeof(float) >= r->shm_min_bytes) {
+        ring_allreduce_shm(r, buf, n);
+        if (op == RING_OP_AVG)
+            ring_scale_avg(r, buf, 0, n); /* sum * (1/p) on every rank: the owner's bits */
         return;
     }
     ring_reduce_scatter_any(r, buf, n, RING_TYPE_F32);

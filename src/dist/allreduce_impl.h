@@ -44,4 +44,7 @@ static inline int ring_mod(int a, int p) {
     return (a % p + p) % p;
 }
 
+/* Frees the shared-memory window of r, if any (allreduce_shm.c). */
+void ring_shm_free(ring *r);
+
 #endif
