@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # Install what heed needs on Debian 12 (only what is missing) and build it.
 #
-# Usage: scripts/setup.sh [--with-torch] [--with-wordnet] [--no-build]
+# Usage: scripts/setup.sh [--with-torch] [--with-wordnet] [--with-slurm] [--no-build]
 #   --with-torch    also PyTorch, matplotlib and scikit-learn (benchmarks
 #                   against PyTorch, reference fixtures, baselines, plots;
 #                   the test suite does not need them)
 #   --with-wordnet  also wordnet-base (scripts/prepare_wordnet.py)
+#   --with-slurm    also slurm-wlm, munge and iproute2 (the cluster tests in
+#                   tests/cluster: a Slurm cluster and several hosts as
+#                   network namespaces on this machine; scripts/test.sh
+#                   asks for them)
 #   --no-build      install packages only
 #
 # Environment:
@@ -20,15 +24,17 @@ set -euo pipefail
 # shellcheck source=scripts/common.sh
 . "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
-usage() { sed -n '2,18s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; }
+usage() { sed -n '2,22s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; }
 
 with_torch=0
 with_wordnet=0
+with_slurm=0
 build=1
 for arg in "$@"; do
   case $arg in
     --with-torch) with_torch=1 ;;
     --with-wordnet) with_wordnet=1 ;;
+    --with-slurm) with_slurm=1 ;;
     --no-build) build=0 ;;
     -h | --help)
       usage
@@ -52,6 +58,7 @@ packages=(
 )
 [ "$with_torch" = 1 ] && packages+=(python3-torch python3-matplotlib python3-sklearn)
 [ "$with_wordnet" = 1 ] && packages+=(wordnet-base)
+[ "$with_slurm" = 1 ] && packages+=(slurm-wlm munge iproute2)
 
 command -v dpkg-query >/dev/null 2>&1 ||
   die "dpkg-query not found: this script installs with apt on Debian 12 (bookworm); elsewhere install the packages listed in it by hand"

@@ -22,7 +22,8 @@ build_dir=${BUILD_DIR:-build}
 export BUILD_DIR=$build_dir
 
 log "step 1/3: setup and build (-DHEED_WERROR=ON)"
-CMAKE_ARGS="${CMAKE_ARGS:+$CMAKE_ARGS }-DHEED_WERROR=ON" bash scripts/setup.sh ||
+# --with-slurm: the cluster tests start a Slurm cluster on this machine.
+CMAKE_ARGS="${CMAKE_ARGS:+$CMAKE_ARGS }-DHEED_WERROR=ON" bash scripts/setup.sh --with-slurm ||
   die "setup/build failed; no tests were run"
 
 # Child mpiruns (ctest MPI tests, end-to-end runs) inherit this environment.

@@ -12,6 +12,8 @@
 #include "core/check.h"
 #include "dist/check_dist.h"
 #include "dist/comm.h"
+#include "dist/watchdog.h"
+#include "dist/watchdog_fault.h"
 
 #include <cblas.h>
 #include <errno.h>
@@ -34,6 +36,9 @@ typedef struct run {
     curve loss_curve, acc_curve;
     int64_t total_steps, steps_per_epoch;
     char eval_split[8];
+    watchdog *wd;      /* --collective-timeout */
+    debug_fault fault; /* HEED_DEBUG_FAULT, tests only */
+    int64_t step_now;  /* for the watchdog's messages */
 } run;
 
 static bool is_root(const run *r) {
@@ -80,6 +85,8 @@ static eval_result evaluate(run *r, const char *split, int64_t limit, int64_t *c
     const sample_block *blk;
     while ((blk = data_feed_eval_next(r->data)))
         trainer_eval_block(&r->trainer, blk, &loss_sum, confusion);
+    watchdog_arrive(r->wd, r->step_now, "evaluation reductions");
+    watchdog_arm(r->wd, r->step_now, "evaluation reductions");
     HEED_MPI_CHECK(
         MPI_Allreduce(MPI_IN_PLACE, confusion, K * K, MPI_INT64_T, MPI_SUM, r->comm.mpi));
     eval_result e = {0};
@@ -88,6 +95,7 @@ static eval_result evaluate(run *r, const char *split, int64_t limit, int64_t *c
     for (int i = 0; i < K * K; i++)
         e.n += confusion[i];
     e.loss = comm_sum_ordered(&r->comm, loss_sum, r->trainer.parts) / (e.n ? e.n : 1);
+    watchdog_disarm(r->wd);
     confusion_scores(confusion, K, &e.accuracy, &e.macro_f1);
     return e;
 }
@@ -113,19 +121,39 @@ static int train_loop(run *r) {
     double t0 = MPI_Wtime(), t_log = t0;
     int64_t samples_since_log = 0;
     int exit_code = HEED_EXIT_OK;
+    int64_t skipped = 0;
     for (int64_t step = 0; step < r->total_steps; step++) {
         int epoch = (int)(step / r->steps_per_epoch);
         int64_t in_epoch = step % r->steps_per_epoch;
         int64_t global_n = 0;
+        r->step_now = step;
+        fault_kind fault = debug_fault_hit(&r->fault, r->comm.rank, step);
+        watchdog_arrive(r->wd, step, "train step");
         const sample_block *blk = data_feed_train_batch(r->data, epoch, in_epoch, &global_n);
+        if (fault == FAULT_NAN && blk->n > 0 && blk->images)
+            ((float *)blk->images)[0] = NAN; /* the loader refills it next step */
         float lr = lr_at(sched, rc->lr, step, rc->warmup, r->total_steps);
+        watchdog_arm(r->wd, step, "train step (loss and gradient all-reduce)");
         step_result sr = trainer_step(&r->trainer, blk, global_n, step, lr, rc->clip);
+        watchdog_disarm(r->wd);
         samples_since_log += global_n;
+        if (!sr.finite && !strcmp(rc->on_nonfinite, "skip")) {
+            /* sr.finite is one verdict reached by all ranks before the update:
+             * every rank skips the same step and the parameters are unchanged. */
+            skipped++;
+            if (is_root(r))
+                fprintf(stderr,
+                        "\nheed train: the loss or gradient is not finite at step %lld (epoch %d); "
+                        "step skipped (--on-nonfinite skip, %lld skipped so far)\n",
+                        (long long)step, epoch, (long long)skipped);
+            continue;
+        }
         if (!sr.finite) {
             if (is_root(r))
                 fprintf(stderr,
                         "\nheed train: the loss or gradient is not finite at step %lld (epoch "
-                        "%d, loss %g, grad norm %g); lower --lr or enable --clip\n",
+                        "%d, loss %g, grad norm %g); lower --lr or enable --clip, or "
+                        "--on-nonfinite skip\n",
                         (long long)step, epoch, sr.loss, sr.grad_norm);
             exit_code = HEED_EXIT_NONFINITE;
             break;
@@ -244,6 +272,7 @@ int cmd_train(int argc, char **argv) {
     ac.weight_decay = r.rc.weight_decay;
     trainer_init(&r.trainer, r.model, &r.comm, &ac, r.rc.zero, r.rc.exact_reduce, r.rc.micro_batch,
                  r.rc.label_smoothing, r.rc.seed);
+    trainer_set_comm(&r.trainer, (size_t)r.rc.bucket_kb * 1024, r.rc.overlap);
     if (is_root(&r)) {
         write_run_files(&r);
         printf("heed train: %s on %s, %d rank%s x %d thread%s, %lld parameters, %lld steps "
@@ -258,7 +287,10 @@ int cmd_train(int argc, char **argv) {
         metrics_open(&r.metrics, NULL);
     }
 
+    r.fault = debug_fault_from_env();
+    r.wd = watchdog_create(&r.comm, r.rc.collective_timeout);
     int code = train_loop(&r);
+    watchdog_free(r.wd);
 
     if (is_root(&r)) {
         progress_end(&r.metrics);

@@ -1,6 +1,7 @@
 #include "app/config.h"
 
 #include "core/check.h"
+#include "dist/bucket.h"
 
 #include <errno.h>
 #include <ini.h>
@@ -46,7 +47,12 @@ static const opt options[] = {
     {"drop-last", OPT_BOOL, RC(drop_last), "drop the last incomplete batch of an epoch"},
     {"length-buckets", OPT_INT, RC(length_buckets),
      "text: sort by length within windows of N global batches (0: off)"},
-    {"max-eval", OPT_INT, RC(max_eval), "evaluate on at most N samples (0: all)"},
+    {"max-eval", OPT_INT, RC(max_eval),
+     "evaluate on at most N samples, evenly spaced over the split (0: all)"},
+    {"collective-timeout", OPT_FLOAT, RC(collective_timeout),
+     "seconds a rank waits for the others before the job exits 4 (0: off)"},
+    {"on-nonfinite", OPT_STR, RC(on_nonfinite),
+     "NaN/Inf in the loss or gradients: stop (exit 5) or skip the step"},
     {"dim", OPT_INT, RC(mc.dim), "model width"},
     {"depth", OPT_INT, RC(mc.depth), "encoder blocks"},
     {"heads", OPT_INT, RC(mc.heads), "attention heads"},
@@ -55,6 +61,17 @@ static const opt options[] = {
     {"max-len", OPT_INT, RC(mc.max_len), "text: longest sequence (0: the dataset's)"},
     {"dropout", OPT_FLOAT, RC(mc.dropout), "dropout rate"},
     {"pool", OPT_STR, RC(mc.pool), "mean or cls pooling"},
+    {"width", OPT_INT, RC(mc.width), "CNN base channels (0: the model's default)"},
+    {"cbam", OPT_BOOL, RC(mc.cbam), "resnet: CBAM attention in every residual block"},
+    {"stem", OPT_STR, RC(mc.stem), "resnet18: small (3x3/1) or imagenet (7x7/2 + max pool)"},
+    {"block", OPT_STR, RC(mc.block), "resnet: basic or bottleneck residual blocks"},
+    {"augment", OPT_BOOL, RC(mc.augment), "images: random crop + horizontal flip in training"},
+    {"crop-pad", OPT_INT, RC(mc.crop_pad), "augmentation: zero padding of the random crop"},
+    {"flip", OPT_BOOL, RC(mc.flip), "augmentation: random horizontal flips"},
+    {"bn-momentum", OPT_FLOAT, RC(mc.bn_momentum), "batch-norm running-statistics momentum"},
+    {"bucket-kb", OPT_INT, RC(bucket_kb), "gradient bucket size in KiB (0: one bucket)"},
+    {"overlap", OPT_BOOL, RC(overlap), "reduce gradient buckets during backward"},
+    {"embed-dim", OPT_INT, RC(mc.embed_dim), "bilstm/bigru: embedding width (0: dim)"},
     {"fusion", OPT_STR, RC(mc.fusion),
      "fusion: concat (pooled features) or xattn (cross-attention)"},
     {"xattn-depth", OPT_INT, RC(mc.xattn_depth), "fusion: cross-attention blocks"},
@@ -80,6 +97,10 @@ void run_config_default(run_config *rc) {
     rc->zero = true;
     rc->drop_last = true;
     rc->mc = model_config_default();
+    rc->collective_timeout = 300.0f;
+    strcpy(rc->on_nonfinite, "stop");
+    rc->bucket_kb = BUCKET_KB_DEFAULT;
+    rc->overlap = true;
 }
 
 static const opt *opt_find(const char *name) {
@@ -285,8 +306,22 @@ bool run_config_check(const run_config *rc, char *err, size_t errlen) {
                  "negative");
         return false;
     }
+    if (strcmp(rc->on_nonfinite, "stop") && strcmp(rc->on_nonfinite, "skip")) {
+        snprintf(err, errlen, "--on-nonfinite must be stop or skip, got '%s'", rc->on_nonfinite);
+        return false;
+    }
+    if (!(rc->collective_timeout >= 0.0f)) {
+        snprintf(err, errlen, "--collective-timeout must be 0 (off) or a number of seconds, got %g",
+                 rc->collective_timeout);
+        return false;
+    }
     if (rc->label_smoothing < 0.0f || rc->label_smoothing >= 1.0f) {
         snprintf(err, errlen, "--label-smoothing must be in [0, 1)");
+        return false;
+    }
+    if (rc->bucket_kb < 0 || rc->bucket_kb > (1 << 21)) {
+        snprintf(err, errlen, "--bucket-kb must be in [0, 2097152] (0: one bucket), got %d",
+                 rc->bucket_kb);
         return false;
     }
     return true;

@@ -45,7 +45,11 @@ typedef struct run_config {
     bool drop_last;
     int length_buckets; /* text: global batches per length-sorting window (0: off) */
     int max_eval;       /* evaluate at most this many samples (0: all) */
+    float collective_timeout; /* seconds before a stuck collective ends the job (0: off) */
+    char on_nonfinite[8];     /* NaN/Inf in loss or gradients: "stop" or "skip" the step */
     model_config mc;
+    int bucket_kb; /* gradient bucket size in KiB (0: one bucket) */
+    bool overlap;  /* reduce buckets during backward (--no-overlap: after) */
 } run_config;
 
 void run_config_default(run_config *rc);

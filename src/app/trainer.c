@@ -22,10 +22,18 @@ void trainer_init(trainer *t, model *m, const comm *c, const adam_config *adam, 
     t->exact = exact;
     grad_sync_init(&t->sync, c, m->ps.numel, zero, exact, 1u << 16);
     t->parts = xcalloc(c->size, sizeof *t->parts);
+    buffer_sync_init(&t->buffers, c, &m->ps);
+    trainer_set_comm(t, (size_t)BUCKET_KB_DEFAULT * 1024, true);
+}
+
+void trainer_set_comm(trainer *t, size_t bucket_bytes, bool overlap) {
+    grad_sync_plan_buckets(&t->sync, &t->model->ps, bucket_bytes);
+    t->overlap = overlap;
 }
 
 void trainer_free(trainer *t) {
     grad_sync_free(&t->sync);
+    buffer_sync_free(&t->buffers);
     graph_free(t->graph);
     free(t->parts);
 }
@@ -63,6 +71,14 @@ void sample_block_views(graph *g, const model *m, const sample_block *blk, int r
     *labels = y;
 }
 
+/* x * 0 is NaN exactly for NaN and +-Inf; one vectorisable pass. */
+static bool trainer_grads_finite(const float *g, int64_t n) {
+    float acc = 0.0f;
+    for (int64_t i = 0; i < n; i++)
+        acc += g[i] * 0.0f;
+    return acc == 0.0f;
+}
+
 step_result trainer_step(trainer *t, const sample_block *blk, int64_t global_batch, int64_t step,
                          float lr, float clip) {
     params *ps = &t->model->ps;
@@ -76,6 +92,7 @@ step_result trainer_step(trainer *t, const sample_block *blk, int64_t global_bat
         if (t->exact)
             params_zero_grad(ps);
         int n = blk->n - r0 < mb ? blk->n - r0 : mb;
+        const bool last = r0 + n >= blk->n;
         graph_reset(g);
         graph_begin_step(g, t->seed, (uint64_t)step, blk->ids + r0, n);
         model_batch batch;
@@ -84,10 +101,25 @@ step_result trainer_step(trainer *t, const sample_block *blk, int64_t global_bat
         tensor *logits = model_forward(t->model, g, &batch, NULL);
         tensor *loss = op_cross_entropy(g, logits, labels, t->label_smoothing);
         loss_sum += (double)loss->data[0] * n;
+        /* Only the last micro-batch's backward overlaps the reduction: the
+         * earlier ones still add to the gradients. */
+        if (last)
+            grad_sync_begin(&t->sync, ps, g, t->overlap);
         graph_backward(g, loss, (float)n / (float)global_batch);
-        if (t->exact)
+        if (t->exact && !last)
             in_range &= grad_sync_accumulate_exact(&t->sync, ps->grad, ps->numel);
     }
+    /* Every rank reduces every bucket, whatever its loss: the collectives
+     * must match before anyone can give up on the step. */
+    in_range &= grad_sync_finish(&t->sync, ps);
+    /* Backward can overflow while the loss is finite. A NaN/Inf in any
+     * rank's gradient reaches the reduced sum of its element, so the owner
+     * of each reduced range checks it and votes below, before any update. */
+    if (!t->exact)
+        in_range &= trainer_grads_finite(ps->grad + t->sync.lo, t->sync.hi - t->sync.lo);
+    /* before the step: ZeRO's parameter all-gather would stitch buffers
+     * together from different ranks (dist/buffer_sync.h) */
+    buffer_sync_average(&t->buffers, ps);
     step_result r;
     r.loss = comm_sum_ordered(t->comm, loss_sum, t->parts) / (double)global_batch;
     /* One verdict for all ranks: a rank whose gradient left the fixed-point
@@ -95,6 +127,7 @@ step_result trainer_step(trainer *t, const sample_block *blk, int64_t global_bat
     double bad = comm_sum_ordered(t->comm, in_range ? 0.0 : 1.0, t->parts);
     r.finite = isfinite(r.loss) && bad == 0.0;
     if (!r.finite) {
+        grad_sync_discard(&t->sync);
         r.grad_norm = NAN;
         return r;
     }

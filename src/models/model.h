@@ -31,6 +31,16 @@ typedef struct model_config {
     float dropout;
     char pool[8];  /* "mean" or "cls" */
     uint64_t seed; /* initial weights */
+    /* CNNs (cbam_cnn, resnet*) */
+    int width;         /* base channels (0: the family's default) */
+    bool cbam;         /* resnet: CBAM inside every residual block */
+    char stem[16];     /* resnet18: "small" (3x3, stride 1) or "imagenet" (7x7/2 + max pool) */
+    char block[16];    /* resnet: "basic" or "bottleneck" */
+    bool augment;      /* random crop (zero padding crop_pad) + flips in training */
+    int crop_pad;      /* augmentation: padding of the random crop (0: no crop) */
+    bool flip;         /* augmentation: random horizontal flips */
+    float bn_momentum; /* batch-norm running-statistics momentum (PyTorch's 0.1) */
+    int embed_dim; /* bilstm/bigru: embedding width (0: dim) */
     /* image+text fusion (fusion.c) */
     char fusion[8];       /* "concat" (pooled features) or "xattn" (cross-attention) */
     int xattn_depth;      /* cross-attention blocks */

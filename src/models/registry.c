@@ -10,11 +10,23 @@
 
 extern const model_kind model_kind_transformer;
 extern const model_kind model_kind_vit;
+extern const model_kind model_kind_cbam_cnn;
+extern const model_kind model_kind_resnet20;
+extern const model_kind model_kind_resnet56;
+extern const model_kind model_kind_resnet18;
+extern const model_kind model_kind_bilstm;
+extern const model_kind model_kind_bigru;
 extern const model_kind model_kind_fusion;
 
 static const model_kind *const registry[] = {
     &model_kind_transformer,
     &model_kind_vit,
+    &model_kind_cbam_cnn,
+    &model_kind_resnet20,
+    &model_kind_resnet56,
+    &model_kind_resnet18,
+    &model_kind_bilstm,
+    &model_kind_bigru,
     &model_kind_fusion,
 };
 
@@ -30,6 +42,10 @@ model_config model_config_default(void) {
                       .dropout = 0.0f,
                       .seed = 0};
     strcpy(c.pool, "mean");
+    strcpy(c.block, "basic");
+    c.crop_pad = 2;
+    c.flip = true;
+    c.bn_momentum = 0.1f;
     strcpy(c.fusion, "xattn");
     c.xattn_depth = 1;
     strcpy(c.image_tower, "vit");

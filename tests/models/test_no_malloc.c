@@ -96,10 +96,25 @@ static void test_vit_no_malloc(void **state) {
     tu_leaf_free(labels);
 }
 
+/* Both recurrent classifiers, on a batch with padding (the packed-sequence
+ * path) and dropout between layers. */
+static void test_birnn_no_malloc(void **state) {
+    data_shape shape = {.num_classes = 5, .vocab_size = 50, .max_len = 12, .pad_id = 0};
+    tensor *tokens = tu_leaf_i32(2, (int[]){4, 12}, 1, 50, 7);
+    for (int t = 6; t < 12; t++)
+        tokens->idata[12 + t] = 0;
+    tensor *labels = tu_leaf_i32(1, (int[]){4}, 0, 5, 8);
+    run_steps("bilstm", &shape, NULL, tokens, labels);
+    run_steps("bigru", &shape, NULL, tokens, labels);
+    tu_leaf_free(tokens);
+    tu_leaf_free(labels);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_transformer_no_malloc),
         cmocka_unit_test(test_vit_no_malloc),
+        cmocka_unit_test(test_birnn_no_malloc),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,243 @@
+#include "dist/watchdog.h"
+
+#include "dist/check_dist.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+enum { WHAT_LEN = 48, ARRIVE_TAG = 7001 };
+
+/* What a rank sends rank 0 at each arrival point. */
+typedef struct arrival {
+    int64_t step;
+    char what[WHAT_LEN];
+} arrival;
+
+struct watchdog {
+    MPI_Comm mpi; /* private duplicate: arrival messages match nothing else */
+    int rank, size;
+    double timeout_s;
+    bool enabled;
+    /* arrival */
+    arrival mine;      /* non-root: the message in flight */
+    MPI_Request send;  /* non-root: MPI_REQUEST_NULL when none */
+    arrival *from;     /* root: one slot per rank */
+    MPI_Request *recv; /* root: one per rank (slot 0 unused) */
+    /* monitor: everything below is shared with the thread, under `lock` */
+    pthread_t thread;
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    bool stop, armed;
+    uint64_t generation; /* bumped by every arm, so a stale deadline is ignored */
+    struct timespec deadline;
+    int64_t step;
+    const char *what;
+};
+
+static void check_pthread(int rc, const char *call) {
+    if (rc != 0)
+        HEED_DIE(HEED_EXIT_INTERNAL, "%s failed: %s", call, strerror(rc));
+}
+
+static struct timespec deadline_after(double seconds) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    time_t whole = (time_t)seconds;
+    long nanos = (long)((seconds - (double)whole) * 1e9);
+    t.tv_sec += whole;
+    t.tv_nsec += nanos;
+    if (t.tv_nsec >= 1000000000L) {
+        t.tv_sec++;
+        t.tv_nsec -= 1000000000L;
+    }
+    return t;
+}
+
+static bool passed(const struct timespec *deadline) {
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return now.tv_sec > deadline->tv_sec ||
+           (now.tv_sec == deadline->tv_sec && now.tv_nsec >= deadline->tv_nsec);
+}
+
+/* Leaves without MPI_Finalize (a peer is gone, finalising would hang) and
+ * without atexit handlers; mpirun sees the non-zero status and ends the job. */
+static _Noreturn void hang_exit(void) {
+    fflush(stdout);
+    fflush(stderr);
+    _exit(HEED_EXIT_HANG);
+}
+
+static void *monitor_main(void *arg) {
+    watchdog *w = arg;
+    check_pthread(pthread_mutex_lock(&w->lock), "pthread_mutex_lock");
+    while (!w->stop) {
+        if (!w->armed) {
+            check_pthread(pthread_cond_wait(&w->wake, &w->lock), "pthread_cond_wait");
+            continue;
+        }
+        uint64_t gen = w->generation;
+        struct timespec deadline = w->deadline;
+        int rc = pthread_cond_timedwait(&w->wake, &w->lock, &deadline);
+        if (rc != 0 && rc != ETIMEDOUT)
+            check_pthread(rc, "pthread_cond_timedwait");
+        if (w->stop || !w->armed || w->generation != gen || !passed(&deadline))
+            continue; /* disarmed, re-armed, or woken early */
+        fprintf(stderr,
+                "\nheed: watchdog: rank %d: '%s' at step %lld has not completed after %g s "
+                "(--collective-timeout): another rank is dead, stuck or on another path%s; "
+                "exiting with code %d\n",
+                w->rank, w->what, (long long)w->step, w->timeout_s,
+                w->rank != 0 ? " (rank 0 names it; if it names none, rank 0 itself stopped)" : "",
+                HEED_EXIT_HANG);
+        pthread_mutex_unlock(&w->lock);
+        if (w->rank != 0) {
+            /* Let rank 0's report, which names the rank, get out first. */
+            double grace = w->timeout_s / 2 < 2.0 ? w->timeout_s / 2 : 2.0;
+            struct timespec g = {(time_t)grace, (long)((grace - (double)(time_t)grace) * 1e9)};
+            nanosleep(&g, NULL);
+        }
+        hang_exit();
+    }
+    pthread_mutex_unlock(&w->lock);
+    return NULL;
+}
+
+watchdog *watchdog_create(const comm *c, double timeout_s) {
+    watchdog *w = xcalloc(1, sizeof *w);
+    w->rank = c->rank;
+    w->size = c->size;
+    w->timeout_s = timeout_s;
+    w->enabled = timeout_s > 0 && c->size > 1;
+    w->send = MPI_REQUEST_NULL;
+    w->mpi = MPI_COMM_NULL;
+    if (!w->enabled)
+        return w;
+    HEED_MPI_CHECK(MPI_Comm_dup(c->mpi, &w->mpi));
+    if (w->rank == 0) {
+        w->from = xcalloc((size_t)w->size, sizeof *w->from);
+        w->recv = xcalloc((size_t)w->size, sizeof *w->recv);
+        for (int r = 0; r < w->size; r++)
+            w->recv[r] = MPI_REQUEST_NULL;
+    }
+    pthread_condattr_t attr;
+    check_pthread(pthread_condattr_init(&attr), "pthread_condattr_init");
+    check_pthread(pthread_condattr_setclock(&attr, CLOCK_MONOTONIC), "pthread_condattr_setclock");
+    check_pthread(pthread_cond_init(&w->wake, &attr), "pthread_cond_init");
+    pthread_condattr_destroy(&attr);
+    check_pthread(pthread_mutex_init(&w->lock, NULL), "pthread_mutex_init");
+    check_pthread(pthread_create(&w->thread, NULL, monitor_main, w), "pthread_create");
+    return w;
+}
+
+void watchdog_free(watchdog *w) {
+    if (!w)
+        return;
+    if (w->enabled) {
+        pthread_mutex_lock(&w->lock);
+        w->stop = true;
+        pthread_cond_signal(&w->wake);
+        pthread_mutex_unlock(&w->lock);
+        check_pthread(pthread_join(w->thread, NULL), "pthread_join");
+        pthread_cond_destroy(&w->wake);
+        pthread_mutex_destroy(&w->lock);
+        if (w->send != MPI_REQUEST_NULL)
+            HEED_MPI_CHECK(MPI_Wait(&w->send, MPI_STATUS_IGNORE));
+        HEED_MPI_CHECK(MPI_Comm_free(&w->mpi));
+    }
+    free(w->from);
+    free(w->recv);
+    free(w);
+}
+
+void watchdog_arm(watchdog *w, int64_t step, const char *what) {
+    if (!w->enabled)
+        return;
+    pthread_mutex_lock(&w->lock);
+    w->armed = true;
+    w->generation++;
+    w->deadline = deadline_after(w->timeout_s);
+    w->step = step;
+    w->what = what;
+    pthread_cond_signal(&w->wake);
+    pthread_mutex_unlock(&w->lock);
+}
+
+void watchdog_disarm(watchdog *w) {
+    if (!w->enabled)
+        return;
+    pthread_mutex_lock(&w->lock);
+    w->armed = false;
+    pthread_mutex_unlock(&w->lock);
+}
+
+/* Rank 0 names every rank that is missing or elsewhere, then exits 4. */
+static _Noreturn void report_arrivals(const watchdog *w, int64_t step, const char *what) {
+    fprintf(stderr, "\nheed: watchdog: at '%s', step %lld, after %g s (--collective-timeout):\n",
+            what, (long long)step, w->timeout_s);
+    for (int r = 1; r < w->size; r++) {
+        if (w->recv[r] != MPI_REQUEST_NULL)
+            fprintf(stderr,
+                    "heed: watchdog:   rank %d has not arrived (dead, stuck or on another "
+                    "path)\n",
+                    r);
+        else if (w->from[r].step != step || strcmp(w->from[r].what, what) != 0)
+            fprintf(stderr, "heed: watchdog:   rank %d is at '%s', step %lld (diverged)\n", r,
+                    w->from[r].what, (long long)w->from[r].step);
+    }
+    fprintf(stderr, "heed: watchdog: exiting with code %d\n", HEED_EXIT_HANG);
+    hang_exit();
+}
+
+void watchdog_arrive(watchdog *w, int64_t step, const char *what) {
+    if (!w->enabled)
+        return;
+    HEED_ASSERT(strlen(what) < WHAT_LEN);
+    if (w->rank != 0) {
+        /* The previous message is long delivered (rank 0 received it before
+         * the collectives that followed it); this wait never blocks. */
+        if (w->send != MPI_REQUEST_NULL)
+            HEED_MPI_CHECK(MPI_Wait(&w->send, MPI_STATUS_IGNORE));
+        memset(&w->mine, 0, sizeof w->mine);
+        w->mine.step = step;
+        snprintf(w->mine.what, sizeof w->mine.what, "%s", what);
+        HEED_MPI_CHECK(
+            MPI_Isend(&w->mine, sizeof w->mine, MPI_BYTE, 0, ARRIVE_TAG, w->mpi, &w->send));
+        return;
+    }
+    for (int r = 1; r < w->size; r++)
+        HEED_MPI_CHECK(MPI_Irecv(&w->from[r], sizeof w->from[r], MPI_BYTE, r, ARRIVE_TAG, w->mpi,
+                                 &w->recv[r]));
+    struct timespec deadline = deadline_after(w->timeout_s);
+    /* Spin briefly (ranks usually arrive together), then sleep between polls
+     * so a waiting rank 0 does not take a core from the ranks it waits for. */
+    for (long polls = 0;; polls++) {
+        /* MPI_Test per rank (not MPI_Testall, which frees nothing until all
+         * are done) so that a timeout knows exactly who is missing. */
+        int pending = 0;
+        for (int r = 1; r < w->size; r++) {
+            if (w->recv[r] == MPI_REQUEST_NULL)
+                continue;
+            int done = 0;
+            HEED_MPI_CHECK(MPI_Test(&w->recv[r], &done, MPI_STATUS_IGNORE));
+            pending += !done;
+        }
+        if (!pending)
+            break;
+        if (passed(&deadline))
+            report_arrivals(w, step, what);
+        if (polls > 100) {
+            struct timespec nap = {0, polls > 2000 ? 1000000L : 100000L};
+            nanosleep(&nap, NULL);
+        }
+    }
+    for (int r = 1; r < w->size; r++)
+        if (w->from[r].step != step || strcmp(w->from[r].what, what) != 0)
+            report_arrivals(w, step, what);
+}

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# The collective watchdog (src/dist/watchdog.h) at 3 ranks, timeout 3 s:
+#  - rank 1 stalls at step 5: exit 4, rank 0 names rank 1 and the step;
+#  - rank 0 stalls: the others exit 4 naming the collective and the step;
+#  - rank 2 dies of SIGKILL: the job ends (non-zero) well within a 60 s
+#    timeout, so it is mpirun that ended it, not the watchdog.
+heed=$1
+work=$2
+. "$(dirname "$0")/lib.sh"
+
+run() { # run FAULT TIMEOUT -> sets out, rc, secs
+  local start=$SECONDS
+  out=$(HEED_DEBUG_FAULT=$1 timeout 120 mpirun "${mpi_flags[@]}" -n 3 "$heed" train \
+    "${train_args[@]}" --steps 40 --out "$work/run" --collective-timeout "$2" 2>&1)
+  rc=$?
+  secs=$((SECONDS - start))
+}
+
+run stall:1:5 3
+[ "$rc" = 4 ] || fail "stalled rank 1: exit $rc, want 4; output: $out"
+grep -q "rank 1 has not arrived" <<<"$out" || fail "rank 0 did not name rank 1: $out"
+grep -q "at 'train step', step 5" <<<"$out" || fail "the report does not name step 5: $out"
+echo "ok: rank 1 stalled at step 5 -> exit 4 after ${secs}s: $(grep -m1 'has not arrived' <<<"$out")"
+
+run stall:0:7 3
+[ "$rc" = 4 ] || fail "stalled rank 0: exit $rc, want 4; output: $out"
+grep -q "'train step (loss and gradient all-reduce)' at step 7 has not completed after 3 s" <<<"$out" ||
+  fail "no rank reported the collective and step 7: $out"
+echo "ok: rank 0 stalled at step 7 -> exit 4 after ${secs}s"
+
+run kill:2:5 60
+[ "$rc" != 0 ] || fail "a rank was killed and the job exited 0"
+grep -q "rank 2 kills itself" <<<"$out" || fail "the kill fault did not fire: $out"
+[ "$secs" -lt 60 ] || fail "the job took ${secs}s to end after rank 2 died (timeout 60 s)"
+echo "ok: rank 2 killed (SIGKILL) at step 5 -> job ended with exit $rc after ${secs}s (< 60 s)"
+echo "OK: watchdog"
