@@ -80,6 +80,11 @@ static const opt options[] = {
     {"freeze-text", OPT_BOOL, RC(mc.freeze_text), "fusion: do not train the text tower"},
     {"image-tower", OPT_STR, RC(mc.image_tower), "fusion: image tower kind (vit)"},
     {"text-tower", OPT_STR, RC(mc.text_tower), "fusion: text tower kind (transformer)"},
+    {"ckpt-every", OPT_INT, RC(ckpt_every),
+     "checkpoint every N steps (0: only at the end and on SIGTERM/SIGUSR1)"},
+    {"keep", OPT_INT, RC(keep), "keep the newest K checkpoints in RUNDIR/checkpoints"},
+    {"keep-every", OPT_INT, RC(keep_every), "also keep checkpoints at multiples of N steps"},
+    {"resume", OPT_STR, RC(resume), "auto (newest valid checkpoint of --out, if any) or a path"},
 };
 
 enum { OPTION_COUNT = sizeof options / sizeof options[0] };
@@ -101,6 +106,7 @@ void run_config_default(run_config *rc) {
     strcpy(rc->on_nonfinite, "stop");
     rc->bucket_kb = BUCKET_KB_DEFAULT;
     rc->overlap = true;
+    rc->keep = 3;
 }
 
 static const opt *opt_find(const char *name) {
@@ -216,6 +222,19 @@ bool run_config_load_ini(run_config *rc, const char *path, char *err, size_t err
     return true;
 }
 
+bool run_config_load_ini_text(run_config *rc, const char *text, const char *name, char *err,
+                              size_t errlen) {
+    ini_ctx c = {rc, name, err, errlen, false};
+    int rv = ini_parse_string(text, config_ini_entry, &c);
+    if (c.failed)
+        return false;
+    if (rv != 0) {
+        snprintf(err, errlen, "%s:%d: syntax error (expected 'name = value')", name, rv);
+        return false;
+    }
+    return true;
+}
+
 bool run_config_parse_args(run_config *rc, int argc, char **argv, char *err, size_t errlen) {
     for (int i = 0; i < argc; i++) {
         if (!strcmp(argv[i], "--config")) {
@@ -313,6 +332,12 @@ bool run_config_check(const run_config *rc, char *err, size_t errlen) {
     if (!(rc->collective_timeout >= 0.0f)) {
         snprintf(err, errlen, "--collective-timeout must be 0 (off) or a number of seconds, got %g",
                  rc->collective_timeout);
+        return false;
+    }
+    if (rc->ckpt_every < 0 || rc->keep < 1 || rc->keep_every < 0) {
+        snprintf(err, errlen,
+                 "--ckpt-every and --keep-every must not be negative, --keep must be "
+                 "at least 1");
         return false;
     }
     if (rc->label_smoothing < 0.0f || rc->label_smoothing >= 1.0f) {

@@ -103,6 +103,7 @@ void data_feed_shape(const data_feed *f, data_shape *shape) {
         shape->pad_id = ds->pad_id;
         shape->cls_id = ds->cls_id;
         shape->mask_id = ds->mask_id;
+        shape->sep_id = ds->sep_id;
     }
 }
 

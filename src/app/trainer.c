@@ -62,6 +62,12 @@ void sample_block_views(graph *g, const model *m, const sample_block *blk, int r
         ids->numel = (int64_t)n * blk->L;
         ids->idata = (int32_t *)blk->tokens + (int64_t)r0 * blk->L;
         mb->tokens = ids;
+        if (blk->segments) {
+            tensor *seg = graph_new(g, DTYPE_I32, 0, NULL, false);
+            *seg = *ids;
+            seg->idata = (int32_t *)blk->segments + (int64_t)r0 * blk->L;
+            mb->segments = seg;
+        }
     }
     tensor *y = graph_new(g, DTYPE_I32, 0, NULL, false);
     y->ndim = 1;
@@ -98,8 +104,7 @@ step_result trainer_step(trainer *t, const sample_block *blk, int64_t global_bat
         model_batch batch;
         tensor *labels;
         sample_block_views(g, t->model, blk, r0, n, &batch, &labels);
-        tensor *logits = model_forward(t->model, g, &batch, NULL);
-        tensor *loss = op_cross_entropy(g, logits, labels, t->label_smoothing);
+        tensor *loss = model_loss(t->model, g, &batch, labels, t->label_smoothing, NULL);
         loss_sum += (double)loss->data[0] * n;
         /* Only the last micro-batch's backward overlaps the reduction: the
          * earlier ones still add to the gradients. */
@@ -150,6 +155,18 @@ void trainer_eval_block(trainer *t, const sample_block *blk, double *loss_sum, i
         model_batch batch;
         tensor *labels;
         sample_block_views(g, t->model, blk, r0, n, &batch, &labels);
+        if (t->model->kind->loss) {
+            /* A model with its own objective (MLM) has no K-class logits:
+             * its right/wrong counts go to row 0 of the confusion matrix,
+             * so accuracy is its own (masked-token accuracy; macro-F1 then
+             * means nothing). */
+            model_loss_stats st = {0};
+            tensor *loss = model_loss(t->model, g, &batch, labels, 0.0f, &st);
+            *loss_sum += (double)loss->data[0] * n;
+            confusion[0] += st.correct;
+            confusion[K > 1 ? 1 : 0] += st.count - st.correct;
+            continue;
+        }
         tensor *logits = model_forward(t->model, g, &batch, NULL);
         tensor *loss = op_cross_entropy(g, logits, labels, 0.0f);
         *loss_sum += (double)loss->data[0] * n;

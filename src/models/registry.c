@@ -4,6 +4,7 @@
 #include "models/model.h"
 
 #include "core/check.h"
+#include "core/ops.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +18,8 @@ extern const model_kind model_kind_resnet18;
 extern const model_kind model_kind_bilstm;
 extern const model_kind model_kind_bigru;
 extern const model_kind model_kind_fusion;
+extern const model_kind model_kind_bert;
+extern const model_kind model_kind_bert_mlm;
 
 static const model_kind *const registry[] = {
     &model_kind_transformer,
@@ -28,6 +31,8 @@ static const model_kind *const registry[] = {
     &model_kind_bilstm,
     &model_kind_bigru,
     &model_kind_fusion,
+    &model_kind_bert,
+    &model_kind_bert_mlm,
 };
 
 enum { REGISTRY_COUNT = sizeof registry / sizeof registry[0] };
@@ -121,4 +126,16 @@ void model_free(model *m) {
 
 tensor *model_forward(model *m, graph *g, const model_batch *batch, attention_sink *sink) {
     return m->kind->forward(m->impl, g, batch, sink);
+}
+
+tensor *model_loss(model *m, graph *g, const model_batch *batch, const tensor *labels, float s,
+                   model_loss_stats *stats) {
+    if (m->kind->loss)
+        return m->kind->loss(m->impl, g, batch, labels, stats);
+    tensor *logits = m->kind->forward(m->impl, g, batch, NULL);
+    if (stats) {
+        stats->correct += count_correct(logits, labels);
+        stats->count += labels->numel;
+    }
+    return op_cross_entropy(g, logits, labels, s);
 }
