@@ -74,6 +74,8 @@ int main(int argc, char **argv) {
             snprintf(cfg.pool, sizeof cfg.pool, "%s", v);
         else if (!strcmp(k, "--width"))
             cfg.width = atoi(v);
+        else if (!strcmp(k, "--embed-dim"))
+            cfg.embed_dim = atoi(v);
         else
             HEED_DIE(HEED_EXIT_BAD_INPUT, "unknown option %s", k);
     }
