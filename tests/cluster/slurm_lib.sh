@@ -3,6 +3,9 @@
 # slurmctld and slurmd run as root from a private folder with a generated
 # slurm.conf (no systemd, no cgroups: proctrack/linuxproc, task/none), on
 # random ports, so several test runs and a real Slurm can coexist.
+# cred_expire=5: a requeued job waits cred_expire + 1 s before it may start
+# again (120 s by default) and then for the next scheduling pass (60 s),
+# which would make the preemption test slow.
 #
 #   slurm_up DIR     start everything; exports SLURM_CONF; returns 77 (skip)
 #                    when this machine cannot run it, with the reason printed
@@ -31,7 +34,11 @@ slurm_up() {
   host=$(hostname -s)
   cpus=$(nproc)
   [ "$cpus" -ge 2 ] || cpus=2 # the job asks for 2 tasks; config_overrides lets a 1-core box run it
-  port=$((20000 + RANDOM % 20000))
+  # Below the ephemeral range (32768-60999), and not bound by anyone now.
+  for _ in $(seq 50); do
+    port=$((20000 + RANDOM % 12000))
+    port_free "$port" && port_free $((port + 1)) && break
+  done
   cat >"$sl_dir/slurm.conf" <<CONF
 ClusterName=heedtest
 SlurmctldHost=$host(127.0.0.1)
@@ -40,7 +47,7 @@ SlurmdPort=$((port + 1))
 SlurmUser=root
 SlurmdUser=root
 AuthType=auth/munge
-AuthInfo=socket=$sl_dir/munge/sock
+AuthInfo=socket=$sl_dir/munge/sock,cred_expire=5
 CredType=cred/munge
 StateSaveLocation=$sl_dir/state
 SlurmdSpoolDir=$sl_dir/spool
@@ -58,6 +65,7 @@ SlurmdParameters=config_overrides
 MpiDefault=none
 ReturnToService=2
 SchedulerType=sched/builtin
+SchedulerParameters=sched_interval=2
 InactiveLimit=0
 KillWait=10
 MinJobAge=600
@@ -65,6 +73,12 @@ NodeName=$host NodeAddr=127.0.0.1 CPUs=$cpus State=UNKNOWN
 PartitionName=debug Nodes=$host Default=YES MaxTime=INFINITE State=UP
 CONF
   export SLURM_CONF=$sl_dir/slurm.conf
+  # If this test is killed (a ctest timeout) before slurm_down runs, a
+  # guardian stops the daemons once the test's shell is gone.
+  (
+    while kill -0 $$ 2>/dev/null; do sleep 2; done
+    slurm_down
+  ) </dev/null >/dev/null 2>&1 &
   slurmctld -c || { echo "FAIL: slurmctld did not start"; slurm_logs; return 1; }
   slurmd || { echo "FAIL: slurmd did not start"; slurm_logs; return 1; }
   local i
@@ -79,6 +93,13 @@ CONF
   sinfo 2>&1
   slurm_logs
   return 1
+}
+
+# port_free PORT: no TCP socket on this machine uses PORT (any state).
+port_free() {
+  local hex
+  hex=$(printf ':%04X ' "$1")
+  ! grep -q -- "$hex" /proc/net/tcp /proc/net/tcp6 2>/dev/null
 }
 
 slurm_down() {

@@ -12,7 +12,7 @@ repo=$(cd "$here/../.." && pwd)
 tmp=$(mktemp -d /tmp/heed-slurm.XXXXXX) # short: munge's socket path has a length limit
 cleanup() {
   slurm_down
-  mkdir -p "$work/logs" && cp -r "$tmp/log/." "$work/logs/" 2>/dev/null
+  mkdir -p "$work/logs" && cp -r "$tmp/slurm/log/." "$work/logs/" 2>/dev/null
   rm -rf "$tmp"
 }
 trap cleanup EXIT
