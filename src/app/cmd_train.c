@@ -363,7 +363,7 @@ static bool resume(run *r, int64_t *start_step, char *err, size_t errlen) {
     bool automatic = !strcmp(r->rc.resume, "auto");
     char **paths = NULL;
     int n = resume_candidates(r, &paths);
-    bool ok = !automatic, loaded = false, dirty = false;
+    bool ok = true, loaded = false, dirty = false;
     for (int i = 0; i < n && !loaded; i++) {
         ckpt_meta m;
         char why[1024];
@@ -380,7 +380,7 @@ static bool resume(run *r, int64_t *start_step, char *err, size_t errlen) {
         }
         if (good) {
             *start_step = m.step;
-            loaded = ok = true;
+            loaded = true;
             if (is_root(r))
                 fprintf(stderr,
                         "heed train: resuming from %s (step %lld, epoch %lld, written by %d "
@@ -393,6 +393,7 @@ static bool resume(run *r, int64_t *start_step, char *err, size_t errlen) {
                         paths[i], why);
         } else {
             snprintf(err, errlen, "--resume: %.1000s", why);
+            ok = false;
         }
         ckpt_meta_free(&m);
     }
