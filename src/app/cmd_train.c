@@ -11,6 +11,7 @@
 
 #include "core/check.h"
 #include "dist/check_dist.h"
+#include "dist/checkpoint.h"
 #include "dist/comm.h"
 #include "dist/watchdog.h"
 #include "dist/watchdog_fault.h"
@@ -18,6 +19,7 @@
 #include <cblas.h>
 #include <errno.h>
 #include <math.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -39,6 +41,8 @@ typedef struct run {
     watchdog *wd;      /* --collective-timeout */
     debug_fault fault; /* HEED_DEBUG_FAULT, tests only */
     int64_t step_now;  /* for the watchdog's messages */
+    char ckpt_dir[CONFIG_STR + 16];
+    int64_t last_ckpt_step; /* -1: none written by this process */
 } run;
 
 static bool is_root(const run *r) {
@@ -111,7 +115,72 @@ static void log_eval(run *r, int64_t step, int epoch, const char *split, const e
         curve_add(&r->acc_curve, (double)step, e->accuracy);
 }
 
-static int train_loop(run *r) {
+/* The model options that fix the parameter layout and meaning: a
+ * checkpoint resumes only into the same string. */
+static void arch_string(const run *r, char *out, size_t len) {
+    const model_config *mc = &r->rc.mc;
+    const data_shape *d = &r->model->shape;
+    snprintf(out, len,
+             "model=%s dim=%d depth=%d heads=%d ffn=%d patch=%d max_len=%d pool=%s classes=%d "
+             "channels=%d height=%d width=%d vocab=%d",
+             r->rc.model, mc->dim, mc->depth, mc->heads, mc->ffn, mc->patch, mc->max_len, mc->pool,
+             d->num_classes, d->channels, d->height, d->width, d->vocab_size);
+}
+
+/* Collective: checkpoint after `done` steps into RUNDIR/checkpoints, then
+ * rank 0 applies --keep/--keep-every. */
+static void save_checkpoint(run *r, int64_t done, float lr) {
+    if (r->last_ckpt_step == done)
+        return;
+    ckpt_meta m;
+    memset(&m, 0, sizeof m);
+    snprintf(m.model, sizeof m.model, "%s", r->rc.model);
+    arch_string(r, m.arch, sizeof m.arch);
+    m.step = done;
+    m.epoch = done / r->steps_per_epoch;
+    m.step_in_epoch = done % r->steps_per_epoch;
+    m.global_batch = r->rc.batch_size;
+    m.train_size = data_feed_split_size(r->data, "train");
+    m.steps_per_epoch = r->steps_per_epoch;
+    m.seed = r->rc.seed;
+    m.adam_t = r->trainer.sync.adam.t;
+    snprintf(m.schedule, sizeof m.schedule, "%s", r->rc.schedule);
+    m.base_lr = r->rc.lr;
+    m.lr = lr;
+    m.warmup = r->rc.warmup;
+    m.total_steps = r->total_steps;
+    size_t text_len = 0;
+    FILE *mem = open_memstream(&m.config, &text_len);
+    if (!mem)
+        HEED_DIE(HEED_EXIT_INTERNAL, "open_memstream: %s", strerror(errno));
+    run_config_print(&r->rc, mem);
+    if (fclose(mem) != 0)
+        HEED_DIE(HEED_EXIT_INTERNAL, "writing the configuration text failed");
+    char path[CKPT_PATH];
+    ckpt_path_for_step(path, sizeof path, r->ckpt_dir, done);
+    double t0 = MPI_Wtime();
+    ckpt_write_file(&r->comm, path, &m, &r->model->ps, &r->trainer.sync.adam);
+    double dt = MPI_Wtime() - t0;
+    free(m.config);
+    r->last_ckpt_step = done;
+    if (is_root(r)) {
+        ckpt_retain(r->ckpt_dir, r->rc.keep, r->rc.keep_every);
+        progress_end(&r->metrics);
+        double mb = (double)r->model->ps.numel * 3 * sizeof(float) / 1e6;
+        fprintf(stderr, "checkpoint %s (%.1f MB, %.2f s)\n", path, mb, dt);
+    }
+}
+
+/* HEED_DEBUG_SIGNAL_STEP=N: the last rank sends itself SIGUSR1 during step
+ * N, so the preemption path can be tested deterministically. */
+static void debug_signal(const run *r, int64_t step) {
+    const char *env = getenv("HEED_DEBUG_SIGNAL_STEP");
+    if (env && env[0] && r->comm.rank == r->comm.size - 1 && strtoll(env, NULL, 10) == step)
+        if (raise(SIGUSR1) != 0)
+            HEED_DIE(HEED_EXIT_INTERNAL, "raise(SIGUSR1) failed");
+}
+
+static int train_loop(run *r, int64_t start_step) {
     run_config *rc = &r->rc;
     int K = r->model->shape.num_classes;
     int64_t *confusion = xcalloc((size_t)K * K, sizeof *confusion);
@@ -122,7 +191,7 @@ static int train_loop(run *r) {
     int64_t samples_since_log = 0;
     int exit_code = HEED_EXIT_OK;
     int64_t skipped = 0;
-    for (int64_t step = 0; step < r->total_steps; step++) {
+    for (int64_t step = start_step; step < r->total_steps; step++) {
         int epoch = (int)(step / r->steps_per_epoch);
         int64_t in_epoch = step % r->steps_per_epoch;
         int64_t global_n = 0;
@@ -162,6 +231,21 @@ static int train_loop(run *r) {
             HEED_DIE(HEED_EXIT_INTERNAL, "rank %d: parameters differ across ranks after step %lld",
                      r->comm.rank, (long long)step);
         bool last = step + 1 == r->total_steps;
+        debug_signal(r, step);
+        bool preempted = ckpt_signal_agree(&r->comm);
+        if (preempted || last || (rc->ckpt_every && (step + 1) % rc->ckpt_every == 0))
+            save_checkpoint(r, step + 1, lr);
+        if (preempted) {
+            if (is_root(r)) {
+                progress_end(&r->metrics);
+                fprintf(stderr,
+                        "heed train: preempted by a signal after step %lld; checkpoint written, "
+                        "exit %d (resume with --resume auto)\n",
+                        (long long)step + 1, HEED_EXIT_PREEMPTED);
+            }
+            exit_code = HEED_EXIT_PREEMPTED;
+            break;
+        }
         if (is_root(r) && (last || (rc->log_every && (step + 1) % rc->log_every == 0))) {
             double now = MPI_Wtime();
             double sps = samples_since_log / (now - t_log);
@@ -179,7 +263,7 @@ static int train_loop(run *r) {
             log_eval(r, step + 1, epoch, r->eval_split, &e);
         }
     }
-    if (exit_code == HEED_EXIT_OK) {
+    if (exit_code == HEED_EXIT_OK && start_step < r->total_steps) {
         int epoch = (int)((r->total_steps - 1) / r->steps_per_epoch);
         if (r->eval_split[0] && strcmp(r->eval_split, "test") != 0) {
             eval_result e = evaluate(r, r->eval_split, rc->max_eval, confusion);
@@ -208,6 +292,129 @@ static void write_run_files(run *r) {
         HEED_DIE(HEED_EXIT_INTERNAL, "writing %s failed", path);
     snprintf(path, sizeof path, "%s/metrics.jsonl", r->rc.out);
     metrics_open(&r->metrics, path);
+    make_dirs(r->ckpt_dir);
+}
+
+/* Collective. A checkpoint of this run's model, data and batch, or a
+ * message saying what differs. */
+static bool compatible(const run *r, const ckpt_meta *m, const char *path, char *err,
+                       size_t errlen) {
+    char arch[CKPT_STR];
+    arch_string(r, arch, sizeof arch);
+    if (strcmp(m->model, r->rc.model) != 0)
+        snprintf(err, errlen, "%s is a checkpoint of model '%s', not '%s'", path, m->model,
+                 r->rc.model);
+    else if (strcmp(m->arch, arch) != 0)
+        snprintf(err, errlen,
+                 "%.200s was written for another architecture or dataset:\n  checkpoint: "
+                 "%.300s\n  this run:   %.300s",
+                 path, m->arch, arch);
+    else if (m->global_batch != r->rc.batch_size || m->seed != r->rc.seed)
+        snprintf(err, errlen,
+                 "%s has --batch-size %lld --seed %llu, this run %d and %llu: the sample sequence "
+                 "would not continue",
+                 path, (long long)m->global_batch, (unsigned long long)m->seed, r->rc.batch_size,
+                 (unsigned long long)r->rc.seed);
+    else if (m->train_size != data_feed_split_size(r->data, "train") ||
+             m->steps_per_epoch != r->steps_per_epoch)
+        snprintf(err, errlen,
+                 "%s was written for a train split of %lld samples (%lld steps per epoch), this "
+                 "data has %lld (%lld)",
+                 path, (long long)m->train_size, (long long)m->steps_per_epoch,
+                 (long long)data_feed_split_size(r->data, "train"), (long long)r->steps_per_epoch);
+    else
+        return true;
+    return false;
+}
+
+/* Collective: the checkpoint paths to try, newest first (rank 0 lists the
+ * directory, everyone gets the same list). */
+static int resume_candidates(const run *r, char ***paths) {
+    int n = 0;
+    int64_t *steps = NULL;
+    if (!strcmp(r->rc.resume, "auto")) {
+        if (is_root(r))
+            n = ckpt_list(r->ckpt_dir, paths, &steps);
+        HEED_MPI_CHECK(MPI_Bcast(&n, 1, MPI_INT, 0, r->comm.mpi));
+        if (!is_root(r))
+            *paths = xcalloc((size_t)(n ? n : 1), sizeof **paths);
+        for (int i = 0; i < n; i++) {
+            char buf[CKPT_PATH] = "";
+            if (is_root(r))
+                snprintf(buf, sizeof buf, "%s", (*paths)[i]);
+            HEED_MPI_CHECK(MPI_Bcast(buf, (int)sizeof buf, MPI_CHAR, 0, r->comm.mpi));
+            if (!is_root(r))
+                (*paths)[i] = xstrdup(buf);
+        }
+        free(steps);
+    } else {
+        n = 1;
+        *paths = xcalloc(1, sizeof **paths);
+        (*paths)[0] = xstrdup(r->rc.resume);
+    }
+    return n;
+}
+
+/* Collective: --resume auto|PATH. auto takes the newest checkpoint that is
+ * complete and passes its checksums, warning about each broken one it
+ * skips, and starts from step 0 when there is none; a PATH must load. A
+ * checkpoint of another model or configuration is refused either way. */
+static bool resume(run *r, int64_t *start_step, char *err, size_t errlen) {
+    bool automatic = !strcmp(r->rc.resume, "auto");
+    char **paths = NULL;
+    int n = resume_candidates(r, &paths);
+    bool ok = true, loaded = false, dirty = false;
+    for (int i = 0; i < n && !loaded; i++) {
+        ckpt_meta m;
+        char why[1024];
+        bool good = ckpt_read_meta(&r->comm, paths[i], &m, why, sizeof why);
+        if (good && !compatible(r, &m, paths[i], err, errlen)) {
+            ckpt_meta_free(&m);
+            ok = false;
+            break;
+        }
+        if (good) {
+            dirty = true;
+            good = ckpt_read_state(&r->comm, paths[i], &r->model->ps, &r->trainer.sync.adam, why,
+                                   sizeof why);
+        }
+        if (good) {
+            *start_step = m.step;
+            loaded = true;
+            if (is_root(r))
+                fprintf(stderr,
+                        "heed train: resuming from %s (step %lld, epoch %lld, written by %d "
+                        "rank%s)\n",
+                        paths[i], (long long)m.step, (long long)m.epoch, m.world_size,
+                        m.world_size == 1 ? "" : "s");
+        } else if (automatic) {
+            if (is_root(r))
+                fprintf(stderr, "heed train: warning: skipping broken checkpoint %s: %s\n",
+                        paths[i], why);
+        } else {
+            snprintf(err, errlen, "--resume: %.1000s", why);
+            ok = false;
+        }
+        ckpt_meta_free(&m);
+    }
+    if (automatic && ok && !loaded) {
+        if (is_root(r))
+            fprintf(stderr,
+                    "heed train: --resume auto: no usable checkpoint in %s, starting at "
+                    "step 0\n",
+                    r->ckpt_dir);
+        if (dirty) { /* a failed load overwrote part of the state */
+            params_reset_values(&r->model->ps, r->rc.seed);
+            adam_state *a = &r->trainer.sync.adam;
+            memset(a->m, 0, sizeof(float) * (size_t)(a->hi - a->lo));
+            memset(a->v, 0, sizeof(float) * (size_t)(a->hi - a->lo));
+            a->t = 0;
+        }
+    }
+    for (int i = 0; i < n; i++)
+        free(paths[i]);
+    free(paths);
+    return ok;
 }
 
 int cmd_train(int argc, char **argv) {
@@ -263,6 +470,8 @@ int cmd_train(int argc, char **argv) {
                  r.rc.data, r.rc.batch_size);
         return finish_bad_input(&r.comm, err);
     }
+    snprintf(r.ckpt_dir, sizeof r.ckpt_dir, "%s/checkpoints", r.rc.out);
+    r.last_ckpt_step = -1;
     r.total_steps = r.rc.steps > 0 ? r.rc.steps : (int64_t)r.rc.epochs * r.steps_per_epoch;
     snprintf(r.eval_split, sizeof r.eval_split, "%s",
              data_feed_split_size(r.data, "val") > 0    ? "val"
@@ -272,6 +481,7 @@ int cmd_train(int argc, char **argv) {
     ac.weight_decay = r.rc.weight_decay;
     trainer_init(&r.trainer, r.model, &r.comm, &ac, r.rc.zero, r.rc.exact_reduce, r.rc.micro_batch,
                  r.rc.label_smoothing, r.rc.seed);
+    trainer_set_comm(&r.trainer, (size_t)r.rc.bucket_kb * 1024, r.rc.overlap);
     if (is_root(&r)) {
         write_run_files(&r);
         printf("heed train: %s on %s, %d rank%s x %d thread%s, %lld parameters, %lld steps "
@@ -286,9 +496,14 @@ int cmd_train(int argc, char **argv) {
         metrics_open(&r.metrics, NULL);
     }
 
+    HEED_MPI_CHECK(MPI_Barrier(r.comm.mpi)); /* the run directory exists */
+    int64_t start_step = 0;
+    if (r.rc.resume[0] && !resume(&r, &start_step, err, sizeof err))
+        return finish_bad_input(&r.comm, err);
+    ckpt_signal_install();
     r.fault = debug_fault_from_env();
     r.wd = watchdog_create(&r.comm, r.rc.collective_timeout);
-    int code = train_loop(&r);
+    int code = train_loop(&r, start_step);
     watchdog_free(r.wd);
 
     if (is_root(&r)) {

@@ -1,6 +1,7 @@
 #include "app/config.h"
 
 #include "core/check.h"
+#include "dist/bucket.h"
 
 #include <errno.h>
 #include <ini.h>
@@ -46,7 +47,8 @@ static const opt options[] = {
     {"drop-last", OPT_BOOL, RC(drop_last), "drop the last incomplete batch of an epoch"},
     {"length-buckets", OPT_INT, RC(length_buckets),
      "text: sort by length within windows of N global batches (0: off)"},
-    {"max-eval", OPT_INT, RC(max_eval), "evaluate on at most N samples (0: all)"},
+    {"max-eval", OPT_INT, RC(max_eval),
+     "evaluate on at most N samples, evenly spaced over the split (0: all)"},
     {"collective-timeout", OPT_FLOAT, RC(collective_timeout),
      "seconds a rank waits for the others before the job exits 4 (0: off)"},
     {"on-nonfinite", OPT_STR, RC(on_nonfinite),
@@ -59,6 +61,30 @@ static const opt options[] = {
     {"max-len", OPT_INT, RC(mc.max_len), "text: longest sequence (0: the dataset's)"},
     {"dropout", OPT_FLOAT, RC(mc.dropout), "dropout rate"},
     {"pool", OPT_STR, RC(mc.pool), "mean or cls pooling"},
+    {"width", OPT_INT, RC(mc.width), "CNN base channels (0: the model's default)"},
+    {"cbam", OPT_BOOL, RC(mc.cbam), "resnet: CBAM attention in every residual block"},
+    {"stem", OPT_STR, RC(mc.stem), "resnet18: small (3x3/1) or imagenet (7x7/2 + max pool)"},
+    {"block", OPT_STR, RC(mc.block), "resnet: basic or bottleneck residual blocks"},
+    {"augment", OPT_BOOL, RC(mc.augment), "images: random crop + horizontal flip in training"},
+    {"crop-pad", OPT_INT, RC(mc.crop_pad), "augmentation: zero padding of the random crop"},
+    {"flip", OPT_BOOL, RC(mc.flip), "augmentation: random horizontal flips"},
+    {"bn-momentum", OPT_FLOAT, RC(mc.bn_momentum), "batch-norm running-statistics momentum"},
+    {"bucket-kb", OPT_INT, RC(bucket_kb), "gradient bucket size in KiB (0: one bucket)"},
+    {"overlap", OPT_BOOL, RC(overlap), "reduce gradient buckets during backward"},
+    {"embed-dim", OPT_INT, RC(mc.embed_dim), "bilstm/bigru: embedding width (0: dim)"},
+    {"fusion", OPT_STR, RC(mc.fusion),
+     "fusion: concat (pooled features) or xattn (cross-attention)"},
+    {"xattn-depth", OPT_INT, RC(mc.xattn_depth), "fusion: cross-attention blocks"},
+    {"xattn-reverse", OPT_BOOL, RC(mc.xattn_reverse), "fusion: image tokens also attend to text"},
+    {"freeze-image", OPT_BOOL, RC(mc.freeze_image), "fusion: do not train the image tower"},
+    {"freeze-text", OPT_BOOL, RC(mc.freeze_text), "fusion: do not train the text tower"},
+    {"image-tower", OPT_STR, RC(mc.image_tower), "fusion: image tower kind (vit)"},
+    {"text-tower", OPT_STR, RC(mc.text_tower), "fusion: text tower kind (transformer)"},
+    {"ckpt-every", OPT_INT, RC(ckpt_every),
+     "checkpoint every N steps (0: only at the end and on SIGTERM/SIGUSR1)"},
+    {"keep", OPT_INT, RC(keep), "keep the newest K checkpoints in RUNDIR/checkpoints"},
+    {"keep-every", OPT_INT, RC(keep_every), "also keep checkpoints at multiples of N steps"},
+    {"resume", OPT_STR, RC(resume), "auto (newest valid checkpoint of --out, if any) or a path"},
 };
 
 enum { OPTION_COUNT = sizeof options / sizeof options[0] };
@@ -78,6 +104,9 @@ void run_config_default(run_config *rc) {
     rc->mc = model_config_default();
     rc->collective_timeout = 300.0f;
     strcpy(rc->on_nonfinite, "stop");
+    rc->bucket_kb = BUCKET_KB_DEFAULT;
+    rc->overlap = true;
+    rc->keep = 3;
 }
 
 static const opt *opt_find(const char *name) {
@@ -193,6 +222,19 @@ bool run_config_load_ini(run_config *rc, const char *path, char *err, size_t err
     return true;
 }
 
+bool run_config_load_ini_text(run_config *rc, const char *text, const char *name, char *err,
+                              size_t errlen) {
+    ini_ctx c = {rc, name, err, errlen, false};
+    int rv = ini_parse_string(text, config_ini_entry, &c);
+    if (c.failed)
+        return false;
+    if (rv != 0) {
+        snprintf(err, errlen, "%s:%d: syntax error (expected 'name = value')", name, rv);
+        return false;
+    }
+    return true;
+}
+
 bool run_config_parse_args(run_config *rc, int argc, char **argv, char *err, size_t errlen) {
     for (int i = 0; i < argc; i++) {
         if (!strcmp(argv[i], "--config")) {
@@ -292,8 +334,19 @@ bool run_config_check(const run_config *rc, char *err, size_t errlen) {
                  rc->collective_timeout);
         return false;
     }
+    if (rc->ckpt_every < 0 || rc->keep < 1 || rc->keep_every < 0) {
+        snprintf(err, errlen,
+                 "--ckpt-every and --keep-every must not be negative, --keep must be "
+                 "at least 1");
+        return false;
+    }
     if (rc->label_smoothing < 0.0f || rc->label_smoothing >= 1.0f) {
         snprintf(err, errlen, "--label-smoothing must be in [0, 1)");
+        return false;
+    }
+    if (rc->bucket_kb < 0 || rc->bucket_kb > (1 << 21)) {
+        snprintf(err, errlen, "--bucket-kb must be in [0, 2097152] (0: one bucket), got %d",
+                 rc->bucket_kb);
         return false;
     }
     return true;

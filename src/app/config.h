@@ -47,7 +47,13 @@ typedef struct run_config {
     int max_eval;       /* evaluate at most this many samples (0: all) */
     float collective_timeout; /* seconds before a stuck collective ends the job (0: off) */
     char on_nonfinite[8];     /* NaN/Inf in loss or gradients: "stop" or "skip" the step */
+    int ckpt_every;     /* checkpoint every N steps (0: only at the end and on preemption) */
+    int keep;           /* keep the newest K checkpoints */
+    int keep_every;     /* also keep every checkpoint whose step is a multiple of N (0: none) */
+    char resume[CONFIG_STR]; /* "", "auto" or a checkpoint path */
     model_config mc;
+    int bucket_kb; /* gradient bucket size in KiB (0: one bucket) */
+    bool overlap;  /* reduce buckets during backward (--no-overlap: after) */
 } run_config;
 
 void run_config_default(run_config *rc);
@@ -59,6 +65,11 @@ bool run_config_set(run_config *rc, const char *name, const char *value, const c
 
 /* Reads an INI file into rc; false with a message naming the file and line. */
 bool run_config_load_ini(run_config *rc, const char *path, char *err, size_t errlen);
+
+/* Reads INI text (e.g. the configuration saved in a checkpoint) into rc;
+ * `name` is only for messages. */
+bool run_config_load_ini_text(run_config *rc, const char *text, const char *name, char *err,
+                              size_t errlen);
 
 /* Parses argv (after the subcommand): first --config FILE, then every other
  * --name value (or --flag for booleans, --no-flag to turn one off). */

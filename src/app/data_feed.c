@@ -29,7 +29,8 @@ struct data_feed {
     int64_t *ids;
     /* evaluation cursor */
     dataset_split eval_split;
-    int64_t eval_pos, eval_end;
+    int64_t eval_pos, eval_end;     /* this rank's share of [0, eval_count) */
+    int64_t eval_total, eval_count; /* rows in the split, rows evaluated */
 };
 
 static dataset_reader *feed_reader(data_feed *f, dataset_split split) {
@@ -102,6 +103,7 @@ void data_feed_shape(const data_feed *f, data_shape *shape) {
         shape->pad_id = ds->pad_id;
         shape->cls_id = ds->cls_id;
         shape->mask_id = ds->mask_id;
+        shape->sep_id = ds->sep_id;
     }
 }
 
@@ -189,9 +191,11 @@ void data_feed_eval_begin(data_feed *f, const char *split, int64_t limit) {
     HEED_ASSERT(s >= 0);
     f->eval_split = (dataset_split)s;
     int64_t n = f->ds->splits[s].n;
-    if (limit > 0 && limit < n)
-        n = limit;
-    ring_chunk_range(n, f->comm->size, f->comm->rank, &f->eval_pos, &f->eval_end);
+    /* A limited evaluation takes every (n / limit)-th row, not the first
+     * rows: splits are often stored grouped by class. */
+    f->eval_total = n;
+    f->eval_count = limit > 0 && limit < n ? limit : n;
+    ring_chunk_range(f->eval_count, f->comm->size, f->comm->rank, &f->eval_pos, &f->eval_end);
 }
 
 const sample_block *data_feed_eval_next(data_feed *f) {
@@ -199,8 +203,22 @@ const sample_block *data_feed_eval_next(data_feed *f) {
         return NULL;
     int n = (int)(f->eval_end - f->eval_pos < EVAL_CHUNK ? f->eval_end - f->eval_pos : EVAL_CHUNK);
     for (int i = 0; i < n; i++)
-        f->ids[i] = f->eval_pos + i;
+        f->ids[i] = (f->eval_pos + i) * f->eval_total / f->eval_count;
     f->eval_pos += n;
     dataset_reader_read(feed_reader(f, f->eval_split), f->ids, n, &f->b);
     return feed_block(f, n);
+}
+
+const sample_block *data_feed_rows(data_feed *f, const char *split, int64_t first, int n) {
+    int s = dataset_split_parse(split);
+    HEED_ASSERT(s >= 0 && n >= 0 && n <= EVAL_CHUNK && first >= 0 &&
+                first + n <= f->ds->splits[s].n);
+    for (int i = 0; i < n; i++)
+        f->ids[i] = first + i;
+    dataset_reader_read(feed_reader(f, (dataset_split)s), f->ids, n, &f->b);
+    return feed_block(f, n);
+}
+
+const dataset *data_feed_dataset(const data_feed *f) {
+    return f->ds;
 }

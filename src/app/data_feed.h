@@ -39,9 +39,17 @@ int64_t data_feed_steps_per_epoch(const data_feed *f);
 const sample_block *data_feed_train_batch(data_feed *f, int epoch, int64_t step_in_epoch,
                                           int64_t *global_n);
 
-/* This rank's contiguous share of the first `limit` samples (0: all) of a
- * split, in chunks; returns NULL when done. Call data_feed_eval_begin first. */
+/* This rank's contiguous share of `limit` samples (0: all) of a split,
+ * evenly spaced (every (n / limit)-th row), in chunks; returns NULL when done. Call
+ * data_feed_eval_begin first. */
 void data_feed_eval_begin(data_feed *f, const char *split, int64_t limit);
 const sample_block *data_feed_eval_next(data_feed *f);
+
+/* Rows [first, first + n) of a split in stored order (n <= 256), for
+ * explaining chosen samples. Not collective. */
+const sample_block *data_feed_rows(data_feed *f, const char *split, int64_t first, int n);
+
+/* The dataset behind the feed: class names, vocabulary, lengths. */
+const struct dataset *data_feed_dataset(const data_feed *f);
 
 #endif

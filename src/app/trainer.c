@@ -22,18 +22,24 @@ void trainer_init(trainer *t, model *m, const comm *c, const adam_config *adam, 
     t->exact = exact;
     grad_sync_init(&t->sync, c, m->ps.numel, zero, exact, 1u << 16);
     t->parts = xcalloc(c->size, sizeof *t->parts);
+    buffer_sync_init(&t->buffers, c, &m->ps);
+    trainer_set_comm(t, (size_t)BUCKET_KB_DEFAULT * 1024, true);
+}
+
+void trainer_set_comm(trainer *t, size_t bucket_bytes, bool overlap) {
+    grad_sync_plan_buckets(&t->sync, &t->model->ps, bucket_bytes);
+    t->overlap = overlap;
 }
 
 void trainer_free(trainer *t) {
     grad_sync_free(&t->sync);
+    buffer_sync_free(&t->buffers);
     graph_free(t->graph);
     free(t->parts);
 }
 
-/* Tensors of rows [r0, r0 + n) of blk, as leaves in the graph's arena
- * (views, no copies). */
-static void micro_batch_views(graph *g, const model *m, const sample_block *blk, int r0, int n,
-                              model_batch *mb, tensor **labels) {
+void sample_block_views(graph *g, const model *m, const sample_block *blk, int r0, int n,
+                        model_batch *mb, tensor **labels) {
     memset(mb, 0, sizeof *mb);
     mb->B = n;
     const data_shape *s = &m->shape;
@@ -56,6 +62,12 @@ static void micro_batch_views(graph *g, const model *m, const sample_block *blk,
         ids->numel = (int64_t)n * blk->L;
         ids->idata = (int32_t *)blk->tokens + (int64_t)r0 * blk->L;
         mb->tokens = ids;
+        if (blk->segments) {
+            tensor *seg = graph_new(g, DTYPE_I32, 0, NULL, false);
+            *seg = *ids;
+            seg->idata = (int32_t *)blk->segments + (int64_t)r0 * blk->L;
+            mb->segments = seg;
+        }
     }
     tensor *y = graph_new(g, DTYPE_I32, 0, NULL, false);
     y->ndim = 1;
@@ -86,22 +98,33 @@ step_result trainer_step(trainer *t, const sample_block *blk, int64_t global_bat
         if (t->exact)
             params_zero_grad(ps);
         int n = blk->n - r0 < mb ? blk->n - r0 : mb;
+        const bool last = r0 + n >= blk->n;
         graph_reset(g);
         graph_begin_step(g, t->seed, (uint64_t)step, blk->ids + r0, n);
         model_batch batch;
         tensor *labels;
-        micro_batch_views(g, t->model, blk, r0, n, &batch, &labels);
-        tensor *logits = model_forward(t->model, g, &batch, NULL);
-        tensor *loss = op_cross_entropy(g, logits, labels, t->label_smoothing);
+        sample_block_views(g, t->model, blk, r0, n, &batch, &labels);
+        tensor *loss = model_loss(t->model, g, &batch, labels, t->label_smoothing, NULL);
         loss_sum += (double)loss->data[0] * n;
+        /* Only the last micro-batch's backward overlaps the reduction: the
+         * earlier ones still add to the gradients. */
+        if (last)
+            grad_sync_begin(&t->sync, ps, g, t->overlap);
         graph_backward(g, loss, (float)n / (float)global_batch);
-        if (t->exact)
+        if (t->exact && !last)
             in_range &= grad_sync_accumulate_exact(&t->sync, ps->grad, ps->numel);
     }
-    /* Backward can overflow while the loss is finite: a rank whose own
-     * gradient holds NaN/Inf votes non-finite too, before any update. */
+    /* Every rank reduces every bucket, whatever its loss: the collectives
+     * must match before anyone can give up on the step. */
+    in_range &= grad_sync_finish(&t->sync, ps);
+    /* Backward can overflow while the loss is finite. A NaN/Inf in any
+     * rank's gradient reaches the reduced sum of its element, so the owner
+     * of each reduced range checks it and votes below, before any update. */
     if (!t->exact)
-        in_range &= trainer_grads_finite(ps->grad, ps->numel);
+        in_range &= trainer_grads_finite(ps->grad + t->sync.lo, t->sync.hi - t->sync.lo);
+    /* before the step: ZeRO's parameter all-gather would stitch buffers
+     * together from different ranks (dist/buffer_sync.h) */
+    buffer_sync_average(&t->buffers, ps);
     step_result r;
     r.loss = comm_sum_ordered(t->comm, loss_sum, t->parts) / (double)global_batch;
     /* One verdict for all ranks: a rank whose gradient left the fixed-point
@@ -109,6 +132,7 @@ step_result trainer_step(trainer *t, const sample_block *blk, int64_t global_bat
     double bad = comm_sum_ordered(t->comm, in_range ? 0.0 : 1.0, t->parts);
     r.finite = isfinite(r.loss) && bad == 0.0;
     if (!r.finite) {
+        grad_sync_discard(&t->sync);
         r.grad_norm = NAN;
         return r;
     }
@@ -130,7 +154,19 @@ void trainer_eval_block(trainer *t, const sample_block *blk, double *loss_sum, i
         graph_begin_step(g, t->seed, 0, blk->ids + r0, n);
         model_batch batch;
         tensor *labels;
-        micro_batch_views(g, t->model, blk, r0, n, &batch, &labels);
+        sample_block_views(g, t->model, blk, r0, n, &batch, &labels);
+        if (t->model->kind->loss) {
+            /* A model with its own objective (MLM) has no K-class logits:
+             * its right/wrong counts go to row 0 of the confusion matrix,
+             * so accuracy is its own (masked-token accuracy; macro-F1 then
+             * means nothing). */
+            model_loss_stats st = {0};
+            tensor *loss = model_loss(t->model, g, &batch, labels, 0.0f, &st);
+            *loss_sum += (double)loss->data[0] * n;
+            confusion[0] += st.correct;
+            confusion[K > 1 ? 1 : 0] += st.count - st.correct;
+            continue;
+        }
         tensor *logits = model_forward(t->model, g, &batch, NULL);
         tensor *loss = op_cross_entropy(g, logits, labels, 0.0f);
         *loss_sum += (double)loss->data[0] * n;

@@ -5,13 +5,16 @@
  * A step: zero the gradients; for each micro-batch of the rank's share of the
  * global batch, forward, cross-entropy, backward with the loss scaled by
  * (micro-batch size / global batch size), so the gradients summed over ranks
- * are those of the mean loss over the global batch; then grad_sync_step.
+ * are those of the mean loss over the global batch; the gradient buckets
+ * are reduced during the last micro-batch's backward (grad_sync.h); then
+ * grad_sync_step.
  */
 #ifndef HEED_APP_TRAINER_H
 #define HEED_APP_TRAINER_H
 
 #include "core/graph.h"
 #include "core/optim.h"
+#include "dist/buffer_sync.h"
 #include "dist/grad_sync.h"
 #include "models/model.h"
 
@@ -27,6 +30,11 @@ typedef struct sample_block {
     const int32_t *labels;   /* [n] */
 } sample_block;
 
+/* Rows [r0, r0 + n) of blk as the model's input tensors and the labels,
+ * leaves in the graph's arena (views, no copies). */
+void sample_block_views(graph *g, const model *m, const sample_block *blk, int r0, int n,
+                        model_batch *mb, tensor **labels);
+
 typedef struct trainer {
     model *model;
     graph *graph;
@@ -37,7 +45,9 @@ typedef struct trainer {
     float label_smoothing;
     uint64_t seed;
     bool exact;
+    bool overlap;  /* reduce buckets during the last backward (trainer_set_comm) */
     double *parts; /* p doubles for ordered sums */
+    buffer_sync buffers; /* batch-norm running statistics: mean over ranks each step */
 } trainer;
 
 /* Collective (grad_sync_init). micro_batch 0 = the whole rank share.
@@ -47,6 +57,12 @@ typedef struct trainer {
 void trainer_init(trainer *t, model *m, const comm *c, const adam_config *adam, bool zero,
                   bool exact, int micro_batch, float label_smoothing, uint64_t seed);
 void trainer_free(trainer *t);
+
+/* Gradient buckets of about bucket_bytes (0: one bucket) and whether their
+ * reduction overlaps the last micro-batch's backward (grad_sync.h). Default
+ * after trainer_init: BUCKET_KB_DEFAULT KiB, overlap on. Results are bitwise
+ * the same for any choice. Collective (every rank, same arguments). */
+void trainer_set_comm(trainer *t, size_t bucket_bytes, bool overlap);
 
 typedef struct step_result {
     double loss;      /* mean over the global batch, identical on all ranks */

@@ -25,6 +25,7 @@ void params_free(params *ps) {
     free(ps->init);
     free(ps->decay);
     free(ps->frozen);
+    free(ps->buffer);
     free(ps->data);
     free(ps->grad);
     memset(ps, 0, sizeof *ps);
@@ -63,6 +64,7 @@ tensor *params_add(params *ps, const char *name, param_init init, int ndim, cons
         ps->init = xrealloc(ps->init, sizeof *ps->init * ps->cap);
         ps->decay = xrealloc(ps->decay, sizeof *ps->decay * ps->cap);
         ps->frozen = xrealloc(ps->frozen, sizeof *ps->frozen * ps->cap);
+        ps->buffer = xrealloc(ps->buffer, sizeof *ps->buffer * ps->cap);
     }
     char *full = params_full_name(ps, name);
     if (params_find(ps, full))
@@ -81,10 +83,28 @@ tensor *params_add(params *ps, const char *name, param_init init, int ndim, cons
     ps->init[i] = init;
     ps->decay[i] = ndim >= 2;
     ps->frozen[i] = false;
+    ps->buffer[i] = false;
     int64_t padded =
         (t->numel + PARAMS_ALIGN_FLOATS - 1) / PARAMS_ALIGN_FLOATS * PARAMS_ALIGN_FLOATS;
     ps->numel += padded;
     return t;
+}
+
+tensor *params_add_buffer(params *ps, const char *name, param_init init, int ndim,
+                          const int *shape) {
+    tensor *t = params_add(ps, name, init, ndim, shape);
+    ps->buffer[t->param] = true;
+    ps->frozen[t->param] = true;
+    ps->decay[t->param] = false;
+    return t;
+}
+
+int64_t params_buffer_numel(const params *ps) {
+    int64_t n = 0;
+    for (int i = 0; i < ps->count; i++)
+        if (ps->buffer[i])
+            n += ps->tensors[i]->numel;
+    return n;
 }
 
 static void params_fans(const tensor *t, double *fan_in, double *fan_out) {

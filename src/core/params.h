@@ -53,6 +53,9 @@ typedef struct params {
     param_init *init;
     bool *decay;  /* AdamW decays this tensor (matrices: yes; biases, norms: no) */
     bool *frozen; /* excluded from updates (its grad is still reduced) */
+    bool *buffer; /* not a parameter: state such as batch-norm running statistics,
+                   * saved in checkpoints with the rest of `data`, never updated by
+                   * the optimiser (also frozen), no decay, gradient always zero */
     float *data, *grad;
     int64_t numel; /* length of data and grad, padding included */
     char scope[PARAMS_SCOPE_DEPTH][PARAMS_NAME_MAX];
@@ -70,6 +73,15 @@ void params_pop_scope(params *ps);
 /* Registers a tensor named "<scope>.<name>". Weight decay defaults to on for
  * tensors of 2 or more dimensions. Returns a header owned by ps. */
 tensor *params_add(params *ps, const char *name, param_init init, int ndim, const int *shape);
+
+/* Registers a buffer: like params_add, but marked buffer and frozen, with no
+ * weight decay. Ops read and write its data directly (batch-norm running
+ * statistics); nothing writes its gradient. */
+tensor *params_add_buffer(params *ps, const char *name, param_init init, int ndim,
+                          const int *shape);
+
+/* Number of buffer elements (padding excluded), for buffer synchronisation. */
+int64_t params_buffer_numel(const params *ps);
 
 /* Lays out, allocates and initialises every registered tensor; zeroes grad. */
 void params_alloc(params *ps, uint64_t seed);

@@ -8,50 +8,15 @@
 
 #include <limits.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
 
+#include "dist/allreduce_impl.h"
+#include "dist/allreduce_nb.h"
 #include "dist/check_dist.h"
-
-/* The ring's communicator is private, so any tag would do; a fixed one of its
- * own makes the ring's messages easy to pick out in an MPI trace. */
-enum { RING_TAG = 0x4ee };
 
 /* The smallest segment ring_init picks by itself (4 KiB). */
 enum { RING_SEGMENT_FLOATS_MIN = 1024 };
-
-typedef enum ring_type {
-    RING_TYPE_F32 = 0,
-    RING_TYPE_I64,
-} ring_type;
-
-static size_t ring_type_size(ring_type t) {
-    return t == RING_TYPE_I64 ? sizeof(int64_t) : sizeof(float);
-}
-
-static MPI_Datatype ring_type_mpi(ring_type t) {
-    return t == RING_TYPE_I64 ? MPI_INT64_T : MPI_FLOAT;
-}
-
-/* dst[i] += src[i]. int64 adds as uint64 so overflow wraps instead of being
- * undefined behaviour (the exact-sum contract says modulo 2^64). */
-static void ring_add(ring_type t, void *restrict dst, const void *restrict src, int64_t count) {
-    if (t == RING_TYPE_F32) {
-        float *restrict d = dst;
-        const float *restrict s = src;
-        for (int64_t i = 0; i < count; i++)
-            d[i] += s[i];
-    } else {
-        int64_t *restrict d = dst;
-        const int64_t *restrict s = src;
-        for (int64_t i = 0; i < count; i++)
-            d[i] = (int64_t)((uint64_t)d[i] + (uint64_t)s[i]);
-    }
-}
-
-/* (a mod p) in 0..p-1 for any a > -p. */
-static int ring_mod(int a, int p) {
-    return (a % p + p) % p;
-}
 
 void ring_chunk_range(int64_t n, int p, int r, int64_t *lo, int64_t *hi) {
     HEED_ASSERT(n >= 0 && p >= 1 && r >= 0 && r < p);
@@ -89,16 +54,22 @@ void ring_init(ring *r, const comm *c, size_t max_floats, size_t segment_floats)
     r->segment_bytes = bytes;
     /* 64-byte alignment keeps the vectorised addition on whole cache lines. */
     size_t alloc = (bytes + 63) / 64 * 64;
-    r->work[0] = xaligned_alloc(64, alloc);
-    r->work[1] = xaligned_alloc(64, alloc);
+    for (int w = 0; w < RING_WORK; w++)
+        r->work[w] = xaligned_alloc(64, alloc);
+    r->small_bytes = RING_SMALL_BYTES_DEFAULT < bytes ? RING_SMALL_BYTES_DEFAULT : bytes;
+    r->single_node = c->num_nodes == 1;
+    r->shm_min_bytes = r->single_node ? RING_SHM_MIN_BYTES_DEFAULT : SIZE_MAX;
+    r->shm_win = MPI_WIN_NULL;
 }
 
 void ring_free(ring *r) {
     if (!r)
         return;
-    free(r->work[0]);
-    free(r->work[1]);
-    r->work[0] = r->work[1] = NULL;
+    for (int w = 0; w < RING_WORK; w++) {
+        free(r->work[w]);
+        r->work[w] = NULL;
+    }
+    ring_shm_free(r);
     if (r->mpi != MPI_COMM_NULL && r->mpi != (MPI_Comm)0)
         HEED_MPI_CHECK(MPI_Comm_free(&r->mpi));
     r->mpi = MPI_COMM_NULL;
@@ -118,11 +89,12 @@ static void ring_segment(int64_t lo, int64_t hi, int64_t seg, int64_t s, int64_t
     *len = (int)count;
 }
 
-/* The reduce-scatter of allreduce.h on `n` elements of type `t`. Every step
+/* The reference reduce-scatter of allreduce.h on `n` elements of type `t`:
+ * each step completes before the next starts. Every step
  * runs the same number of segments on every rank (that of chunk 0, the
  * longest), so sender and receiver always agree on each message's length;
  * a shorter chunk just sends an empty last segment. */
-static void ring_reduce_scatter_any(ring *r, void *buf, int64_t n, ring_type t) {
+void ring_reduce_scatter_ref(ring *r, void *buf, int64_t n, ring_type t) {
     HEED_ASSERT(r != NULL && n >= 0 && (buf != NULL || n == 0));
     const int p = r->size;
     if (p == 1 || n == 0)
@@ -216,6 +188,73 @@ static void ring_allgather_any(ring *r, void *buf, int64_t n, ring_type t) {
     }
 }
 
+/* The pipelined reduce-scatter (allreduce_nb.h) over the default chunks. */
+static void ring_reduce_scatter_any(ring *r, void *buf, int64_t n, ring_type t) {
+    HEED_ASSERT(r != NULL && n >= 0 && (buf != NULL || n == 0));
+    if (r->size == 1 || n == 0)
+        return;
+    int64_t bounds_small[17], *bounds = bounds_small;
+    if (r->size > 16)
+        bounds = xmalloc(sizeof *bounds * (size_t)(r->size + 1));
+    ring_default_bounds(n, r->size, bounds);
+    ring_rs op;
+    ring_rs_start(&op, r, buf, bounds, t);
+    ring_rs_progress(&op, true);
+    if (bounds != bounds_small)
+        free(bounds);
+}
+
+/* Recursive doubling on n elements that fit in one workspace buffer. With
+ * p not a power of two, the first 2 * rem ranks pair up first: each even one
+ * hands its buffer to the odd one above it, sits out, and gets the result at
+ * the end. In each exchange both partners add the other's buffer to their
+ * own: x + y and y + x are the same bits, so every rank ends identical. */
+static void ring_allreduce_small(ring *r, void *buf, int64_t n, ring_type t) {
+    const int p = r->size, me = r->rank;
+    const size_t es = ring_type_size(t);
+    const MPI_Datatype dt = ring_type_mpi(t);
+    HEED_ASSERT((size_t)n * es <= r->segment_bytes);
+    int p2 = 1;
+    while (p2 * 2 <= p)
+        p2 *= 2;
+    const int rem = p - p2;
+    int vrank; /* rank among the p2 that take part in the exchanges, or -1 */
+    if (me < 2 * rem) {
+        if (me % 2 == 0) {
+            HEED_MPI_CHECK(MPI_Send(buf, (int)n, dt, me + 1, RING_TAG, r->mpi));
+            vrank = -1;
+        } else {
+            HEED_MPI_CHECK(
+                MPI_Recv(r->work[0], (int)n, dt, me - 1, RING_TAG, r->mpi, MPI_STATUS_IGNORE));
+            ring_add(t, buf, r->work[0], n);
+            vrank = me / 2;
+        }
+    } else {
+        vrank = me - rem;
+    }
+    if (vrank >= 0) {
+        for (int mask = 1; mask < p2; mask <<= 1) {
+            int vpartner = vrank ^ mask;
+            int partner = vpartner < rem ? 2 * vpartner + 1 : vpartner + rem;
+            HEED_MPI_CHECK(MPI_Sendrecv(buf, (int)n, dt, partner, RING_TAG, r->work[0], (int)n, dt,
+                                        partner, RING_TAG, r->mpi, MPI_STATUS_IGNORE));
+            ring_add(t, buf, r->work[0], n);
+        }
+    }
+    if (me < 2 * rem) {
+        if (me % 2 == 1)
+            HEED_MPI_CHECK(MPI_Send(buf, (int)n, dt, me - 1, RING_TAG, r->mpi));
+        else
+            HEED_MPI_CHECK(MPI_Recv(buf, (int)n, dt, me + 1, RING_TAG, r->mpi, MPI_STATUS_IGNORE));
+    }
+}
+
+static void ring_scale_avg(ring *r, float *buf, int64_t lo, int64_t hi) {
+    const float scale = 1.0f / (float)r->size;
+    for (int64_t i = lo; i < hi; i++)
+        buf[i] *= scale;
+}
+
 void ring_reduce_scatter(ring *r, float *buf, int64_t n) {
     ring_reduce_scatter_any(r, buf, n, RING_TYPE_F32);
 }
@@ -226,14 +265,37 @@ void ring_allgather(ring *r, float *buf, int64_t n) {
 
 void ring_allreduce(ring *r, float *buf, int64_t n, ring_op op) {
     HEED_ASSERT(op == RING_OP_SUM || op == RING_OP_AVG);
+    if (r->size == 1 || n == 0)
+        return;
+    if ((size_t)n * sizeof(float) <= r->small_bytes) {
+        ring_allreduce_small(r, buf, n, RING_TYPE_F32);
+        if (op == RING_OP_AVG)
+            ring_scale_avg(r, buf, 0, n); /* same bits on every rank */
+        return;
+    }
+    if (r->single_node && (size_t)n * sizeof(float) >= r->shm_min_bytes) {
+        ring_allreduce_shm(r, buf, n);
+        if (op == RING_OP_AVG)
+            ring_scale_avg(r, buf, 0, n); /* sum * (1/p) on every rank: the owner's bits */
+        return;
+    }
     ring_reduce_scatter_any(r, buf, n, RING_TYPE_F32);
-    if (op == RING_OP_AVG && r->size > 1) {
+    if (op == RING_OP_AVG) {
         /* Only the owner scales its chunk, once; the all-gather copies it. */
-        const float scale = 1.0f / (float)r->size;
         int64_t lo, hi;
         ring_chunk_range(n, r->size, r->rank, &lo, &hi);
-        for (int64_t i = lo; i < hi; i++)
-            buf[i] *= scale;
+        ring_scale_avg(r, buf, lo, hi);
+    }
+    ring_allgather_any(r, buf, n, RING_TYPE_F32);
+}
+
+void ring_allreduce_ref(ring *r, float *buf, int64_t n, ring_op op) {
+    HEED_ASSERT(op == RING_OP_SUM || op == RING_OP_AVG);
+    ring_reduce_scatter_ref(r, buf, n, RING_TYPE_F32);
+    if (op == RING_OP_AVG && r->size > 1) {
+        int64_t lo, hi;
+        ring_chunk_range(n, r->size, r->rank, &lo, &hi);
+        ring_scale_avg(r, buf, lo, hi);
     }
     ring_allgather_any(r, buf, n, RING_TYPE_F32);
 }
@@ -247,6 +309,10 @@ void ring_allgather_i64(ring *r, int64_t *buf, int64_t n) {
 }
 
 void ring_allreduce_i64(ring *r, int64_t *buf, int64_t n) {
+    if (r->size > 1 && (size_t)n * sizeof(int64_t) <= r->small_bytes) {
+        ring_allreduce_small(r, buf, n, RING_TYPE_I64); /* exact either way */
+        return;
+    }
     ring_reduce_scatter_any(r, buf, n, RING_TYPE_I64);
     ring_allgather_any(r, buf, n, RING_TYPE_I64);
 }

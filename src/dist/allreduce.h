@@ -63,22 +63,54 @@
  * stay in cache while one is added. */
 #define RING_SEGMENT_FLOATS_DEFAULT ((size_t)65536)
 
+/* Receive buffers (and sends) in flight at once in the pipelined
+ * reduce-scatter (allreduce_nb.h). */
+enum { RING_WORK = 4 };
+
+/* Below this many bytes ring_allreduce uses recursive doubling (log2 p
+ * exchanges of the whole buffer) instead of the ring (2(p-1) messages):
+ * there per-message latency, not bandwidth, is the cost. Capped by the
+ * ring's segment, which is the workspace it reduces into. */
+#define RING_SMALL_BYTES_DEFAULT ((size_t)32768)
+
+/* From this many bytes up, ring_allreduce on one node reduces through a
+ * shared-memory window instead of messages (allreduce_shm.c): every element
+ * is copied in once, summed once by its owner straight from the other ranks'
+ * slots (in the ring's order, so the bits equal the ring's), and copied out
+ * once; no per-message handshakes. 2 MiB half-slots per rank. */
+#define RING_SHM_MIN_BYTES_DEFAULT ((size_t)65536)
+#define RING_SHM_HALF_BYTES ((size_t)2 << 20)
+
+typedef enum ring_type {
+    RING_TYPE_F32 = 0,
+    RING_TYPE_I64,
+} ring_type;
+
 typedef enum ring_op {
     RING_OP_SUM = 0, /* elementwise sum over ranks */
     RING_OP_AVG,     /* the sum times 1.0f/p, computed once by the chunk's owner */
 } ring_op;
 
 typedef struct ring {
-    MPI_Comm mpi;         /* private duplicate of the comm's communicator; owned */
-    int rank;             /* this rank, 0..size-1 */
-    int size;             /* p */
-    size_t segment_bytes; /* bytes per reduce-scatter message; a multiple of 8 */
-    void *work[2];        /* two receive buffers of segment_bytes; owned */
+    MPI_Comm mpi;          /* private duplicate of the comm's communicator; owned */
+    int rank;              /* this rank, 0..size-1 */
+    int size;              /* p */
+    size_t segment_bytes;  /* bytes per reduce-scatter message; a multiple of 8 */
+    size_t small_bytes;    /* ring_allreduce: recursive doubling up to this; <= segment_bytes */
+    void *work[RING_WORK]; /* receive buffers of segment_bytes; owned */
+    /* Shared-memory all-reduce (allreduce_shm.c), when every rank is on one
+     * node: used by ring_allreduce above shm_min_bytes (SIZE_MAX: never). The
+     * window is allocated at the first such call. */
+    int single_node;
+    size_t shm_min_bytes;
+    MPI_Win shm_win; /* MPI_WIN_NULL until allocated; owned */
+    char **shm_slot; /* p pointers: each rank's slot in the window; owned */
+    size_t shm_half; /* bytes of one half of a slot (double-buffered) */
 } ring;
 
 /* Prepares `r` (caller-owned storage) for reductions over the ranks of `c`:
  * duplicates c's communicator (so ring traffic never matches other messages
- * and `c` need not outlive `r`) and allocates the workspace, two receive
+ * and `c` need not outlive `r`) and allocates the workspace, RING_WORK receive
  * buffers of S floats each, S = min(segment_floats, max(ceil(max_floats / p),
  * 1024)), rounded down to whole int64s (at least one). `max_floats` is the
  * largest n the ring is expected to see: it only sizes the workspace, and a
@@ -111,11 +143,25 @@ void ring_reduce_scatter(ring *r, float *buf, int64_t n);
  * job on MPI failure. Collective: every rank must call this with the same n. */
 void ring_allgather(ring *r, float *buf, int64_t n);
 
-/* Reduces `buf` (n floats, caller-owned) in place over the ranks with `op`
- * (ring_reduce_scatter then ring_allgather). The result is bitwise identical
- * on every rank. Aborts the job on MPI failure. Collective: every rank must
- * call this with the same n and op. */
+/* Reduces `buf` (n floats, caller-owned) in place over the ranks with `op`.
+ * Up to r->small_bytes: recursive doubling (pairs exchange whole buffers and
+ * both add; IEEE addition commutes, so both hold the same bits). From
+ * r->shm_min_bytes on one node: ring_allreduce_shm. Otherwise the
+ * pipelined ring reduce-scatter (allreduce_nb.h) then ring_allgather. The
+ * result is bitwise identical on every rank; it equals ring_allreduce_ref's
+ * bitwise above small_bytes and within rounding below. Aborts the job on MPI
+ * failure. Collective: every rank must call this with the same n and op. */
 void ring_allreduce(ring *r, float *buf, int64_t n, ring_op op);
+
+/* The shared-memory path of ring_allreduce (float sum, bitwise equal to the
+ * ring). Requires r->single_node. Collective. */
+void ring_allreduce_shm(ring *r, float *buf, int64_t n);
+
+/* The plain reference twins of the optimised paths: the step-by-step ring of
+ * the diagram above (each step completes before the next), whatever n.
+ * Tests compare the optimised forms with these. Same contracts. */
+void ring_reduce_scatter_ref(ring *r, void *buf, int64_t n, ring_type t);
+void ring_allreduce_ref(ring *r, float *buf, int64_t n, ring_op op);
 
 /* The int64 forms: exact sums (wrapping modulo 2^64 on overflow, never
  * undefined), for fixed-point gradient accumulation. Same contracts as the

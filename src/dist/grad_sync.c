@@ -1,3 +1,8 @@
+/*
+ * grad_sync.c - the global optimiser step of grad_sync.h: bucketed,
+ * optionally overlapped gradient reduction, then Adam on this rank's range
+ * and the parameter all-gather.
+ */
 #include "dist/grad_sync.h"
 
 #include "dist/check_dist.h"
@@ -8,7 +13,9 @@
 
 void grad_sync_init(grad_sync *s, const comm *c, int64_t n, bool zero, bool exact,
                     size_t segment_floats) {
+    memset(s, 0, sizeof *s);
     s->comm = c;
+    s->numel = n;
     s->exact = exact ? xcalloc((size_t)n + 1, sizeof *s->exact) : NULL;
     s->norm_words = xcalloc(2 * (size_t)c->size, sizeof *s->norm_words);
     s->zero = zero && c->size > 1;
@@ -21,11 +28,23 @@ void grad_sync_init(grad_sync *s, const comm *c, int64_t n, bool zero, bool exac
     }
     adam_state_init(&s->adam, s->lo, s->hi);
     s->norm_parts = xcalloc(c->size, sizeof *s->norm_parts);
+    bucket_plan_single(&s->plan, n, c->size);
+    s->ready_at = xcalloc((size_t)s->plan.count + 1, sizeof *s->ready_at);
+}
+
+void grad_sync_plan_buckets(grad_sync *s, const params *ps, size_t bucket_bytes) {
+    HEED_ASSERT(!s->active && !s->hooked);
+    bucket_plan_free(&s->plan);
+    free(s->ready_at);
+    bucket_plan_build(&s->plan, ps, bucket_bytes, s->comm->size);
+    s->ready_at = xcalloc((size_t)s->plan.count + 1, sizeof *s->ready_at);
 }
 
 void grad_sync_free(grad_sync *s) {
     ring_free(&s->ring);
     adam_state_free(&s->adam);
+    bucket_plan_free(&s->plan);
+    free(s->ready_at);
     free(s->norm_parts);
     free(s->exact);
     free(s->norm_words);
@@ -39,23 +58,154 @@ double comm_sum_ordered(const comm *c, double local, double *parts) {
     return sum;
 }
 
+/* Fixed-point accumulation of grad[lo, hi) into exact[lo, hi). */
+static bool exact_add_range(int64_t *exact, const float *grad, int64_t lo, int64_t hi) {
+    const double scale = (double)(1ULL << GRAD_EXACT_SHIFT);
+    const double limit = 8388608.0; /* 2^23: headroom for sums over 2^23 micro-batches */
+    bool ok = true;
+    for (int64_t i = lo; i < hi; i++) {
+        double g = grad[i];
+        bool in = g > -limit && g < limit; /* false for NaN too */
+        ok &= in;
+        exact[i] += (int64_t)llrint(in ? g * scale : 0.0);
+    }
+    return ok;
+}
+
+bool grad_sync_accumulate_exact(grad_sync *s, const float *grad, int64_t n) {
+    return exact_add_range(s->exact, grad, 0, n);
+}
+
+/* Starts bucket s->next (converting it first in exact mode). */
+static void sync_start_next(grad_sync *s) {
+    const grad_bucket *b = &s->plan.b[s->next++];
+    if (s->exact) {
+        if (s->convert)
+            s->in_range &= exact_add_range(s->exact, s->ps->grad, b->lo, b->hi);
+        ring_rs_start(&s->op, &s->ring, s->exact, b->bounds, RING_TYPE_I64);
+    } else {
+        ring_rs_start(&s->op, &s->ring, s->ps->grad, b->bounds, RING_TYPE_F32);
+    }
+    s->active = true;
+}
+
+/* The backward hook: tape entry `entry` has finished. Starts the buckets
+ * that are final, in plan order, one at a time, and advances the one in
+ * flight without blocking. */
+static void sync_hook(void *ctx, int entry) {
+    grad_sync *s = ctx;
+    double t0 = MPI_Wtime();
+    for (;;) {
+        if (s->active) {
+            if (!ring_rs_progress(&s->op, false))
+                break;
+            s->active = false;
+        }
+        if (s->next >= s->plan.count || s->ready_at[s->next] < entry)
+            break;
+        sync_start_next(s);
+        s->stats.buckets_in_backward++;
+    }
+    s->stats.hook_s += MPI_Wtime() - t0;
+}
+
+void grad_sync_begin(grad_sync *s, params *ps, graph *g, bool overlap) {
+    HEED_ASSERT(!s->active && !s->hooked && s->next == 0);
+    s->ps = ps;
+    s->convert = s->exact != NULL;
+    s->in_range = true;
+    if (!overlap || s->comm->size == 1 || !g)
+        return;
+    /* A bucket is final once backward has passed the first use of each of
+     * its tensors; unused tensors (first use INT32_MAX) are final already,
+     * but a bucket of nothing else waits for finish (-1). */
+    for (int i = 0; i < s->plan.count; i++) {
+        const grad_bucket *b = &s->plan.b[i];
+        int at = INT32_MAX;
+        for (int t = b->first; t <= b->last; t++) {
+            int u = graph_param_first_use(g, t);
+            at = u < at ? u : at;
+        }
+        s->ready_at[i] = at == INT32_MAX ? -1 : at;
+    }
+    graph_set_backward_hook(g, sync_hook, s);
+    s->hooked = g;
+}
+
+bool grad_sync_finish(grad_sync *s, params *ps) {
+    double t0 = MPI_Wtime();
+    if (s->hooked) {
+        graph_set_backward_hook(s->hooked, NULL, NULL);
+        s->hooked = NULL;
+    }
+    if (!s->ps) { /* no grad_sync_begin: no backward this step */
+        s->ps = ps;
+        s->convert = s->exact != NULL;
+        s->in_range = true;
+    }
+    if (s->comm->size > 1) {
+        for (;;) {
+            if (s->active) {
+                ring_rs_progress(&s->op, true);
+                s->active = false;
+            }
+            if (s->next >= s->plan.count)
+                break;
+            sync_start_next(s);
+            s->stats.buckets_at_finish++;
+        }
+    } else if (s->exact && s->convert) {
+        s->in_range &= exact_add_range(s->exact, ps->grad, 0, ps->numel);
+    }
+    s->stats.wait_s += MPI_Wtime() - t0;
+    if (!s->zero && s->comm->size > 1) {
+        double t1 = MPI_Wtime();
+        if (s->exact)
+            ring_allgather_i64(&s->ring, s->exact, ps->numel);
+        else
+            ring_allgather(&s->ring, ps->grad, ps->numel);
+        s->stats.gather_s += MPI_Wtime() - t1;
+    }
+    bool ok = s->in_range;
+    s->next = 0;
+    s->ps = NULL;
+    s->convert = false;
+    s->reduced = true;
+    s->stats.steps++;
+    return ok;
+}
+
+void grad_sync_discard(grad_sync *s) {
+    HEED_ASSERT(!s->active && !s->hooked);
+    s->reduced = false;
+    if (s->exact)
+        memset(s->exact, 0, sizeof(int64_t) * (size_t)s->numel);
+}
+
+static void sync_gather_params(grad_sync *s, params *ps) {
+    if (!s->zero)
+        return;
+    double t0 = MPI_Wtime();
+    ring_allgather(&s->ring, ps->data, ps->numel);
+    s->stats.gather_s += MPI_Wtime() - t0;
+}
+
 double grad_sync_step(grad_sync *s, params *ps, const adam_config *cfg, float lr, float max_norm) {
+    HEED_ASSERT(!s->exact);
     int64_t n = ps->numel;
+    if (!s->reduced)
+        grad_sync_finish(s, ps);
+    s->reduced = false;
     double norm_sq;
-    if (s->zero) {
-        ring_reduce_scatter(&s->ring, ps->grad, n);
+    if (s->zero)
         norm_sq =
             comm_sum_ordered(s->comm, sum_squares(ps->grad + s->lo, s->hi - s->lo), s->norm_parts);
-    } else {
-        if (s->comm->size > 1)
-            ring_allreduce(&s->ring, ps->grad, n, RING_OP_SUM);
+    else
         norm_sq = sum_squares(ps->grad, n);
-    }
     double norm = sqrt(norm_sq);
     float scale = clip_scale(norm, max_norm);
     adam_step(cfg, &s->adam, ps, ps->grad + s->lo, lr, scale);
-    if (s->zero)
-        ring_allgather(&s->ring, ps->data, n);
+    sync_gather_params(s, ps);
     return norm;
 }
 
@@ -64,18 +214,6 @@ bool grad_sync_params_agree(const comm *c, const params *ps) {
     HEED_MPI_CHECK(MPI_Allreduce(&h, &lo, 1, MPI_UNSIGNED_LONG_LONG, MPI_MIN, c->mpi));
     HEED_MPI_CHECK(MPI_Allreduce(&h, &hi, 1, MPI_UNSIGNED_LONG_LONG, MPI_MAX, c->mpi));
     return lo == hi;
-}
-
-bool grad_sync_accumulate_exact(grad_sync *s, const float *grad, int64_t n) {
-    const double scale = (double)(1ULL << GRAD_EXACT_SHIFT);
-    const double limit = 8388608.0; /* 2^23: headroom for sums over 2^23 micro-batches */
-    bool ok = true;
-    for (int64_t i = 0; i < n; i++) {
-        double g = grad[i];
-        ok &= g > -limit && g < limit; /* false for NaN too */
-        s->exact[i] += (int64_t)llrint(ok ? g * scale : 0.0);
-    }
-    return ok;
 }
 
 /* Sum of squares of the integers >> 16, in 128 bits: exact integer
@@ -94,10 +232,14 @@ double grad_sync_step_exact(grad_sync *s, params *ps, const adam_config *cfg, fl
                             float max_norm) {
     HEED_ASSERT(s->exact);
     int64_t n = ps->numel;
-    if (s->zero)
-        ring_reduce_scatter_i64(&s->ring, s->exact, n);
-    else if (s->comm->size > 1)
-        ring_allreduce_i64(&s->ring, s->exact, n);
+    if (!s->reduced) {
+        /* The caller accumulated every micro-batch itself. */
+        s->ps = ps;
+        s->convert = false;
+        s->in_range = true;
+        grad_sync_finish(s, ps);
+    }
+    s->reduced = false;
     unsigned __int128 local = exact_square_sum(s->exact + s->lo, s->hi - s->lo);
     if (!s->zero && s->comm->rank != 0)
         local = 0; /* replicated: every rank holds everything; count it once */
@@ -115,7 +257,6 @@ double grad_sync_step_exact(grad_sync *s, params *ps, const adam_config *cfg, fl
     memset(s->exact, 0, sizeof(int64_t) * (size_t)n);
     float scale = clip_scale(norm, max_norm);
     adam_step(cfg, &s->adam, ps, ps->grad + s->lo, lr, scale);
-    if (s->zero)
-        ring_allgather(&s->ring, ps->data, n);
+    sync_gather_params(s, ps);
     return norm;
 }

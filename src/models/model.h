@@ -31,6 +31,24 @@ typedef struct model_config {
     float dropout;
     char pool[8];  /* "mean" or "cls" */
     uint64_t seed; /* initial weights */
+    /* CNNs (cbam_cnn, resnet*) */
+    int width;         /* base channels (0: the family's default) */
+    bool cbam;         /* resnet: CBAM inside every residual block */
+    char stem[16];     /* resnet18: "small" (3x3, stride 1) or "imagenet" (7x7/2 + max pool) */
+    char block[16];    /* resnet: "basic" or "bottleneck" */
+    bool augment;      /* random crop (zero padding crop_pad) + flips in training */
+    int crop_pad;      /* augmentation: padding of the random crop (0: no crop) */
+    bool flip;         /* augmentation: random horizontal flips */
+    float bn_momentum; /* batch-norm running-statistics momentum (PyTorch's 0.1) */
+    int embed_dim; /* bilstm/bigru: embedding width (0: dim) */
+    /* image+text fusion (fusion.c) */
+    char fusion[8];       /* "concat" (pooled features) or "xattn" (cross-attention) */
+    int xattn_depth;      /* cross-attention blocks */
+    bool xattn_reverse;   /* image tokens also attend to the text */
+    bool freeze_image;    /* the image tower gets no updates (and no backward) */
+    bool freeze_text;     /* the text tower likewise */
+    char image_tower[16]; /* "vit" */
+    char text_tower[16];  /* "transformer" */
 } model_config;
 
 model_config model_config_default(void);
@@ -41,6 +59,7 @@ typedef struct data_shape {
     int channels, height, width; /* 0 when the data has no images */
     int vocab_size, max_len;     /* 0 when the data has no tokens */
     int pad_id, cls_id, mask_id;
+    int sep_id; /* text: [SEP] (BERT's MLM never masks it) */
 } data_shape;
 
 /* One (micro-)batch as the model sees it. */
@@ -50,6 +69,11 @@ typedef struct model_batch {
     tensor *tokens;   /* (B, T) int32, T <= max_len, or NULL */
     tensor *segments; /* (B, T) int32, or NULL */
 } model_batch;
+
+/* What a model's loss counts for evaluation: right predictions of all made. */
+typedef struct model_loss_stats {
+    int64_t correct, count;
+} model_loss_stats;
 
 /* Where forward puts attention probabilities for export (may be NULL). */
 typedef struct attention_sink attention_sink;
@@ -65,6 +89,12 @@ typedef struct model_kind {
                     size_t errlen);
     tensor *(*forward)(void *impl, graph *g, const model_batch *batch, attention_sink *sink);
     void (*destroy)(void *impl);
+    /* Optional training objective (NULL: cross-entropy of forward's logits
+     * against the labels): a scalar, the mean over the batch's samples, so
+     * the trainer's micro-batch scaling holds. Adds to stats when not NULL.
+     * BERT's MLM uses it; labels may be ignored. */
+    tensor *(*loss)(void *impl, graph *g, const model_batch *batch, const tensor *labels,
+                    model_loss_stats *stats);
 } model_kind;
 
 typedef struct model {
@@ -83,6 +113,11 @@ void model_free(model *m);
 
 /* Logits (B, num_classes). */
 tensor *model_forward(model *m, graph *g, const model_batch *batch, attention_sink *sink);
+
+/* The training loss of one batch: kind->loss, or the mean cross-entropy
+ * (label smoothing s) of model_forward's logits. stats may be NULL. */
+tensor *model_loss(model *m, graph *g, const model_batch *batch, const tensor *labels, float s,
+                   model_loss_stats *stats);
 
 /* The registry. */
 const model_kind *model_kind_find(const char *name);

@@ -4,16 +4,35 @@
 #include "models/model.h"
 
 #include "core/check.h"
+#include "core/ops.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 extern const model_kind model_kind_transformer;
 extern const model_kind model_kind_vit;
+extern const model_kind model_kind_cbam_cnn;
+extern const model_kind model_kind_resnet20;
+extern const model_kind model_kind_resnet56;
+extern const model_kind model_kind_resnet18;
+extern const model_kind model_kind_bilstm;
+extern const model_kind model_kind_bigru;
+extern const model_kind model_kind_fusion;
+extern const model_kind model_kind_bert;
+extern const model_kind model_kind_bert_mlm;
 
 static const model_kind *const registry[] = {
     &model_kind_transformer,
     &model_kind_vit,
+    &model_kind_cbam_cnn,
+    &model_kind_resnet20,
+    &model_kind_resnet56,
+    &model_kind_resnet18,
+    &model_kind_bilstm,
+    &model_kind_bigru,
+    &model_kind_fusion,
+    &model_kind_bert,
+    &model_kind_bert_mlm,
 };
 
 enum { REGISTRY_COUNT = sizeof registry / sizeof registry[0] };
@@ -28,6 +47,14 @@ model_config model_config_default(void) {
                       .dropout = 0.0f,
                       .seed = 0};
     strcpy(c.pool, "mean");
+    strcpy(c.block, "basic");
+    c.crop_pad = 2;
+    c.flip = true;
+    c.bn_momentum = 0.1f;
+    strcpy(c.fusion, "xattn");
+    c.xattn_depth = 1;
+    strcpy(c.image_tower, "vit");
+    strcpy(c.text_tower, "transformer");
     return c;
 }
 
@@ -99,4 +126,16 @@ void model_free(model *m) {
 
 tensor *model_forward(model *m, graph *g, const model_batch *batch, attention_sink *sink) {
     return m->kind->forward(m->impl, g, batch, sink);
+}
+
+tensor *model_loss(model *m, graph *g, const model_batch *batch, const tensor *labels, float s,
+                   model_loss_stats *stats) {
+    if (m->kind->loss)
+        return m->kind->loss(m->impl, g, batch, labels, stats);
+    tensor *logits = m->kind->forward(m->impl, g, batch, NULL);
+    if (stats) {
+        stats->correct += count_correct(logits, labels);
+        stats->count += labels->numel;
+    }
+    return op_cross_entropy(g, logits, labels, s);
 }

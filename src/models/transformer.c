@@ -3,6 +3,7 @@
  * learned positions, pre-norm encoder blocks, masked mean or [CLS] pooling,
  * a linear head.
  */
+#include "models/attention_sink.h"
 #include "models/encoder_stack.h"
 
 #include "core/check.h"
@@ -60,7 +61,11 @@ static tensor *transformer_forward(void *impl, graph *g, const model_batch *batc
     tensor *mask = mask_from_valid(g, valid);
     tensor *x = op_embedding(g, ids, m->tok_emb);
     x = op_dropout(g, op_add_positions(g, x, m->pos_emb), m->dropout);
-    x = encoder_stack_forward(g, &m->enc, x, mask, NULL);
+    tensor *probs[ATTENTION_SINK_MAX];
+    HEED_ASSERT(m->enc.depth <= ATTENTION_SINK_MAX);
+    x = encoder_stack_forward(g, &m->enc, x, mask, sink ? probs : NULL);
+    attention_sink_put_stack(sink, "blocks.", probs, m->enc.depth);
+    attention_sink_set_tokens(sink, m->cls_pool ? 0 : -1);
     tensor *pooled = m->cls_pool ? op_select_token(g, x, 0) : op_masked_mean(g, x, valid);
     return linear_layer_forward(g, &m->head, pooled);
 }

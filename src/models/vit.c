@@ -3,6 +3,7 @@
  * token, learned positions, pre-norm encoder blocks, a head on [CLS] (or on
  * the mean of the patch tokens).
  */
+#include "models/attention_sink.h"
 #include "models/encoder_stack.h"
 
 #include "core/check.h"
@@ -57,7 +58,13 @@ static tensor *vit_forward(void *impl, graph *g, const model_batch *batch, atten
     tensor *x = linear_layer_forward(g, &m->patch_embed, op_patchify(g, batch->images, m->patch));
     x = op_prepend_token(g, x, m->cls_token);
     x = op_dropout(g, op_add_positions(g, x, m->pos_emb), m->dropout);
-    x = encoder_stack_forward(g, &m->enc, x, NULL, NULL);
+    tensor *probs[ATTENTION_SINK_MAX];
+    HEED_ASSERT(m->enc.depth <= ATTENTION_SINK_MAX);
+    x = encoder_stack_forward(g, &m->enc, x, NULL, sink ? probs : NULL);
+    attention_sink_put_stack(sink, "blocks.", probs, m->enc.depth);
+    int P = m->patch;
+    attention_sink_set_patches(sink, 1, batch->images->shape[2] / P, batch->images->shape[3] / P,
+                               m->cls_pool ? 0 : -1);
     tensor *pooled = m->cls_pool ? op_select_token(g, x, 0) : op_masked_mean(g, x, NULL);
     return linear_layer_forward(g, &m->head, pooled);
 }

@@ -7,7 +7,11 @@
  *   - all ranks hold bitwise-identical parameters after every step;
  *   - ZeRO-1 and replicated Adam give bitwise-identical parameters (no
  *     clipping: the clip norm is summed in a different order);
- *   - dropout does not break either property (masks keyed by sample id).
+ *   - dropout does not break either property (masks keyed by sample id);
+ *   - gradient buckets overlapped with backward (the default), small buckets
+ *     overlapped, and buckets reduced after backward (--no-overlap) give
+ *     bitwise-identical parameters (same ring chunks, same sums), in float
+ *     and in exact mode.
  * Synthetic data: token sequences whose label is a function of the tokens. */
 #include "app/trainer.h"
 
@@ -84,11 +88,16 @@ static void run(const comm *world, const comm *self, float dropout, int micro_ba
     adam_config ac = adam_config_default();
     ac.weight_decay = 0.01f;
     model *dist_zero = make_model(dropout), *dist_repl = make_model(dropout),
-          *single = make_model(dropout);
-    trainer tz, tr, ts;
+          *single = make_model(dropout), *dist_small = make_model(dropout),
+          *dist_after = make_model(dropout);
+    trainer tz, tr, ts, tsm, ta;
     trainer_init(&tz, dist_zero, world, &ac, true, false, micro_batch, 0.0f, 11);
     trainer_init(&tr, dist_repl, world, &ac, false, false, micro_batch, 0.0f, 11);
     trainer_init(&ts, single, self, &ac, false, false, micro_batch, 0.0f, 11);
+    trainer_init(&tsm, dist_small, world, &ac, true, false, micro_batch, 0.0f, 11);
+    trainer_set_comm(&tsm, 2048, true); /* many small buckets, overlapped */
+    trainer_init(&ta, dist_after, world, &ac, false, false, micro_batch, 0.0f, 11);
+    trainer_set_comm(&ta, 2048, false); /* replicated, reduced after backward */
     int64_t lo, hi;
     ring_chunk_range(GLOBAL_B, p, rank, &lo, &hi);
     for (int64_t step = 0; step < STEPS; step++) {
@@ -96,6 +105,13 @@ static void run(const comm *world, const comm *self, float dropout, int micro_ba
         step_result rz = trainer_step(&tz, &mine, GLOBAL_B, step, 1e-2f, 0.0f);
         step_result rr = trainer_step(&tr, &mine, GLOBAL_B, step, 1e-2f, 0.0f);
         step_result rs = trainer_step(&ts, &all, GLOBAL_B, step, 1e-2f, 0.0f);
+        trainer_step(&tsm, &mine, GLOBAL_B, step, 1e-2f, 0.0f);
+        trainer_step(&ta, &mine, GLOBAL_B, step, 1e-2f, 0.0f);
+        EXPECT(memcmp(dist_zero->ps.data, dist_small->ps.data,
+                      sizeof(float) * dist_zero->ps.numel) == 0 &&
+                   memcmp(dist_zero->ps.data, dist_after->ps.data,
+                          sizeof(float) * dist_zero->ps.numel) == 0,
+               "step %lld: bucket size or overlap changed the parameters", (long long)step);
         EXPECT(fabs(rz.loss - rs.loss) <= 1e-5 * fabs(rs.loss) + 1e-7,
                "dropout %g step %lld: %d-rank loss %.9g vs 1-rank %.9g", dropout, (long long)step,
                p, rz.loss, rs.loss);
@@ -116,12 +132,23 @@ static void run(const comm *world, const comm *self, float dropout, int micro_ba
     if (rank == 0)
         printf("p=%d dropout=%g micro=%d: max |param diff| vs 1 rank after %d steps: %.3g\n", p,
                dropout, micro_batch, STEPS, worst);
+    if (rank == 0)
+        printf("p=%d dropout=%g micro=%d: buckets started during backward: %lld of %lld "
+               "(default), %lld of %lld (2 KiB)\n",
+               p, dropout, micro_batch, (long long)tz.sync.stats.buckets_in_backward,
+               (long long)(tz.sync.stats.buckets_in_backward + tz.sync.stats.buckets_at_finish),
+               (long long)tsm.sync.stats.buckets_in_backward,
+               (long long)(tsm.sync.stats.buckets_in_backward + tsm.sync.stats.buckets_at_finish));
     trainer_free(&tz);
     trainer_free(&tr);
     trainer_free(&ts);
+    trainer_free(&tsm);
+    trainer_free(&ta);
     model_free(dist_zero);
     model_free(dist_repl);
     model_free(single);
+    model_free(dist_small);
+    model_free(dist_after);
 }
 
 /* Exact mode: micro-batches of 2 samples, each rank takes whole micro-batches
@@ -132,10 +159,13 @@ static void run_exact(const comm *world, const comm *self) {
     enum { MB = 2 };
     adam_config ac = adam_config_default();
     ac.weight_decay = 0.01f;
-    model *dist = make_model(0.2f), *single = make_model(0.2f);
-    trainer td, ts;
+    model *dist = make_model(0.2f), *single = make_model(0.2f), *after = make_model(0.2f);
+    trainer td, ts, ta;
     trainer_init(&td, dist, world, &ac, true, true, MB, 0.0f, 11);
+    trainer_set_comm(&td, 2048, true);
     trainer_init(&ts, single, self, &ac, false, true, MB, 0.0f, 11);
+    trainer_init(&ta, after, world, &ac, false, true, MB, 0.0f, 11);
+    trainer_set_comm(&ta, 4096, false);
     int before = failures;
     int64_t mlo, mhi;
     ring_chunk_range(GLOBAL_B / MB, p, rank, &mlo, &mhi);
@@ -144,16 +174,22 @@ static void run_exact(const comm *world, const comm *self) {
         sample_block all = block_of(step, 0, GLOBAL_B);
         trainer_step(&td, &mine, GLOBAL_B, step, 1e-2f, 0.5f);
         trainer_step(&ts, &all, GLOBAL_B, step, 1e-2f, 0.5f);
+        trainer_step(&ta, &mine, GLOBAL_B, step, 1e-2f, 0.5f);
         EXPECT(memcmp(dist->ps.data, single->ps.data, sizeof(float) * dist->ps.numel) == 0,
                "exact mode, step %lld: %d-rank parameters differ from 1 rank", (long long)step, p);
+        EXPECT(memcmp(after->ps.data, single->ps.data, sizeof(float) * dist->ps.numel) == 0,
+               "exact mode, step %lld: %d-rank parameters (no overlap) differ from 1 rank",
+               (long long)step, p);
     }
     if (rank == 0)
         printf("p=%d exact mode: parameters bitwise equal to 1 rank for %d steps: %s\n", p, STEPS,
                failures > before ? "no" : "yes");
     trainer_free(&td);
     trainer_free(&ts);
+    trainer_free(&ta);
     model_free(dist);
     model_free(single);
+    model_free(after);
 }
 
 int main(int argc, char **argv) {

@@ -13,7 +13,13 @@
  *   - sum and average within float rounding of MPI_Allreduce;
  *   - results bitwise identical on every rank (hash all-gathered);
  *   - average == sum * (1/p), bit for bit;
- *   - reduce-scatter alone leaves this rank's chunk equal to the all-reduce's;
+ *   - the optimised all-reduce equals the plain reference ring
+ *     (ring_allreduce_ref) bit for bit above the small-message threshold,
+ *     within rounding below it (recursive doubling);
+ *   - the shared-memory all-reduce (one node) equals the reference ring bit
+ *     for bit at every length;
+ *   - the pipelined reduce-scatter leaves this rank's chunk bitwise equal to
+ *     the reference ring's and to ring_reduce_scatter_ref's;
  *   - all-gather alone assembles every rank's chunk, exactly;
  *   - int64 sums exactly equal to MPI_Allreduce's;
  *   - comm: rank, size, node counts consistent with MPI_COMM_WORLD.
@@ -150,12 +156,40 @@ static void check_length(check_ctx *ctx, ring *r, MPI_Comm world, bufs *b, int64
     CHECK(ctx, same_on_all_ranks(world, b->avg, (size_t)n * sizeof(float)),
           "%s n=%" PRId64 " avg differs between ranks", label, n);
 
-    /* Reduce-scatter alone: this rank's chunk, bit for bit the all-reduce's. */
+    /* The plain reference ring: the optimised all-reduce equals it bit for
+     * bit above the small-message threshold (same ring order), within
+     * rounding below it (recursive doubling adds in another order). */
+    fill_f32(b->ref, n, me, 1);
+    ring_allreduce_ref(r, b->ref, n, RING_OP_SUM);
+    if ((size_t)n * sizeof(float) > r->small_bytes)
+        CHECK(ctx, memcmp(b->sum, b->ref, (size_t)n * sizeof(float)) == 0,
+              "%s n=%" PRId64 " ring_allreduce differs from ring_allreduce_ref", label, n);
+    else
+        CHECK(ctx, first_far(b->sum, b->ref, n, tol) < 0,
+              "%s n=%" PRId64 " small all-reduce far from ring_allreduce_ref", label, n);
+    CHECK(ctx, same_on_all_ranks(world, b->ref, (size_t)n * sizeof(float)),
+          "%s n=%" PRId64 " reference sum differs between ranks", label, n);
+
+    /* The shared-memory path, called directly at every length (ring_allreduce
+     * takes it only from shm_min_bytes): bitwise the reference ring's. */
+    if (r->single_node) {
+        fill_f32(b->x, n, me, 1);
+        ring_allreduce_shm(r, b->x, n);
+        CHECK(ctx, memcmp(b->x, b->ref, (size_t)n * sizeof(float)) == 0,
+              "%s n=%" PRId64 " ring_allreduce_shm differs from ring_allreduce_ref", label, n);
+    }
+
+    /* Reduce-scatter alone (pipelined): this rank's chunk, bit for bit the
+     * reference ring's, and the reference reduce-scatter's. */
     fill_f32(b->x, n, me, 1);
     ring_reduce_scatter(r, b->x, n);
-    CHECK(ctx, hi == lo || memcmp(b->x + lo, b->sum + lo, (size_t)(hi - lo) * sizeof(float)) == 0,
+    CHECK(ctx, hi == lo || memcmp(b->x + lo, b->ref + lo, (size_t)(hi - lo) * sizeof(float)) == 0,
           "%s n=%" PRId64 " reduce-scatter chunk [%" PRId64 ", %" PRId64 ") differs", label, n, lo,
           hi);
+    fill_f32(b->avg, n, me, 1);
+    ring_reduce_scatter_ref(r, b->avg, n, RING_TYPE_F32);
+    CHECK(ctx, hi == lo || memcmp(b->x + lo, b->avg + lo, (size_t)(hi - lo) * sizeof(float)) == 0,
+          "%s n=%" PRId64 " pipelined and reference reduce-scatter differ", label, n);
 
     /* All-gather alone: only this rank's chunk is valid on entry. */
     for (int64_t j = 0; j < n; j++)

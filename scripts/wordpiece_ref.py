@@ -1,0 +1,188 @@
+#!/usr/bin/python3
+"""Reference for heed's WordPiece tokenizer (src/app/wordpiece.c).
+
+A re-implementation of Hugging Face's BertTokenizer (BasicTokenizer with
+do_lower_case=True, tokenize_chinese_chars=True, then WordpieceTokenizer
+with max_input_chars_per_word=100) on Python's unicodedata, since
+`transformers` is not in Debian. It writes the hand-written cases below with
+their expected ids:
+
+  tests/fixtures/bert_vocab.txt   a small vocab.txt
+  tests/app/wordpiece_cases.h     {text, n, ids[]} for tests/app/test_wordpiece.c
+
+    /usr/bin/python3 scripts/wordpiece_ref.py            # write the fixtures
+    /usr/bin/python3 scripts/wordpiece_ref.py --vocab V  # tokenize stdin lines
+"""
+import argparse
+import os
+import sys
+import unicodedata
+
+
+def is_whitespace(ch):
+    if ch in " \t\n\r":
+        return True
+    return unicodedata.category(ch) == "Zs"
+
+
+def is_control(ch):
+    if ch in "\t\n\r":
+        return False
+    return unicodedata.category(ch).startswith("C")
+
+
+def is_punctuation(ch):
+    cp = ord(ch)
+    if 33 <= cp <= 47 or 58 <= cp <= 64 or 91 <= cp <= 96 or 123 <= cp <= 126:
+        return True
+    return unicodedata.category(ch).startswith("P")
+
+
+def is_cjk(cp):
+    return (0x4E00 <= cp <= 0x9FFF or 0x3400 <= cp <= 0x4DBF or 0x20000 <= cp <= 0x2A6DF or
+            0x2A700 <= cp <= 0x2B73F or 0x2B740 <= cp <= 0x2B81F or 0x2B820 <= cp <= 0x2CEAF or
+            0xF900 <= cp <= 0xFAFF or 0x2F800 <= cp <= 0x2FA1F)
+
+
+def basic_tokenize(text):
+    out = []
+    for ch in text:
+        cp = ord(ch)
+        if cp == 0 or cp == 0xFFFD or is_control(ch):
+            continue
+        out.append(" " if is_whitespace(ch) else ch)
+    text = "".join(out)
+    text = "".join(" %s " % ch if is_cjk(ord(ch)) else ch for ch in text)
+    words = []
+    for tok in text.split():
+        tok = tok.lower()
+        tok = "".join(c for c in unicodedata.normalize("NFD", tok)
+                      if unicodedata.category(c) != "Mn")
+        cur = []
+        for ch in tok:
+            if is_punctuation(ch):
+                if cur:
+                    words.append("".join(cur))
+                    cur = []
+                words.append(ch)
+            else:
+                cur.append(ch)
+        if cur:
+            words.append("".join(cur))
+    return words
+
+
+def wordpiece(word, vocab, unk="[UNK]", max_chars=100):
+    if len(word) > max_chars:
+        return [unk]
+    pieces, start = [], 0
+    while start < len(word):
+        end, cur = len(word), None
+        while start < end:
+            sub = word[start:end]
+            if start > 0:
+                sub = "##" + sub
+            if sub in vocab:
+                cur = sub
+                break
+            end -= 1
+        if cur is None:
+            return [unk]
+        pieces.append(cur)
+        start = end
+    return pieces
+
+
+def encode(text, vocab):
+    ids = {t: i for i, t in enumerate(vocab)}  # a repeated line: the last id wins, as in HF
+    return [ids[p] for w in basic_tokenize(text) for p in wordpiece(w, ids)]
+
+
+VOCAB = ["[PAD]", "[unused0]", "[UNK]", "[CLS]", "[SEP]", "[MASK]",
+         "the", "cat", "sat", "on", "mat", "hello", "world", ",", ".", "!", "'", "?", "-",
+         "\u00bf", "\u201c", "\u201d", "\u2014", "\u3002",
+         "un", "##aff", "##able", "run", "##ning", "##n", "##s", "a", "##a", "b", "##b",
+         "cafe", "naive", "elan", "angstrom", "resume", "zurich", "don", "t", "s",
+         "\u6211", "\u662f", "\u732b", "\u00df", "stra", "##\u00dfe", "\u0142", "##odz",
+         "\u03b1\u03b2\u03b3", "\u0438", "\u0435\u0436", "i", "##stanbul", "1", "##2", "##3",
+         "12", "$", "%", "\u00e6", "##\u00f8"]
+
+CASES = [
+    "",
+    "   \t\n ",
+    "Hello, World!",
+    "hello world.",
+    "The cat sat on the mat.",
+    "unaffable",
+    "Unaffable running runs",
+    "xyzzy",
+    "hello xyzzy world",
+    "a" * 100,
+    "a" * 101,
+    "b" * 99 + "a",
+    "Caf\u00e9 na\u00efve \u00c9LAN",
+    "\u00c5ngstr\u00f6m r\u00e9sum\u00e9 Z\u00fcrich",
+    "Cafe\u0301",
+    "don't",
+    "\u00bfQu\u00e9? \u201chello\u201d \u2014 world",
+    "\u6211\u662f\u732b\u3002",
+    "hello\u6211world",
+    "Stra\u00dfe \u0141\u00f3d\u017a",
+    "\u0391\u0392\u0393",
+    "\u0419 \u0401\u0416",
+    "\u0130stanbul",
+    "the\x7fcat\x01sat\u200bon\u00a0the\u3000mat\ufeff",
+    "caf\u00e9\u00ad",
+    "12 123 $12%",
+    "\u00c6\u00d8",
+    "\u00e6\u00f8 x\u00e6",
+    "mat-cat hello--world",
+    "??!!",
+]
+
+
+def c_string(s):
+    out = []
+    for b in s.encode("utf-8"):
+        if 32 <= b < 127 and chr(b) not in '"\\?':
+            out.append(chr(b))
+        else:
+            out.append("\\%03o" % b)
+    return '"' + "".join(out) + '"'
+
+
+def write_fixtures(root):
+    vocab_path = os.path.join(root, "tests", "fixtures", "bert_vocab.txt")
+    with open(vocab_path, "w", encoding="utf-8") as f:
+        f.write("\n".join(VOCAB) + "\n")
+    lines = ["/* Generated by scripts/wordpiece_ref.py (HF BertTokenizer's algorithm on",
+             " * Python's unicodedata) for tests/fixtures/bert_vocab.txt. Do not edit. */",
+             "typedef struct wordpiece_case {", "    const char *text;", "    int n;",
+             "    int ids[128];", "} wordpiece_case;", "",
+             "static const wordpiece_case wordpiece_cases[] = {"]
+    for text in CASES:
+        ids = encode(text, VOCAB)
+        assert len(ids) <= 128
+        lines.append("    {%s, %d, {%s}}," % (c_string(text), len(ids),
+                                             ", ".join(map(str, ids)) or "0"))
+    lines.append("};")
+    with open(os.path.join(root, "tests", "app", "wordpiece_cases.h"), "w") as f:
+        f.write("\n".join(lines) + "\n")
+    print("wrote", vocab_path, "and tests/app/wordpiece_cases.h (%d cases)" % len(CASES))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--vocab")
+    a = ap.parse_args()
+    if a.vocab:
+        with open(a.vocab, encoding="utf-8") as f:
+            vocab = [l.rstrip("\r\n") for l in f]
+        for line in sys.stdin:
+            print(" ".join(map(str, encode(line.rstrip("\n"), vocab))))
+        return
+    write_fixtures(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,151 @@
+/*
+ * ops_batchnorm.c - batch norm with PyTorch's semantics: in training, the
+ * batch mean and biased variance normalise, and the running statistics move
+ * by `momentum` towards the batch mean and the unbiased variance; in eval,
+ * the running statistics normalise.
+ *
+ * Per-channel sums run over B*H*W values (100k for a batch of 128 at 28x28),
+ * so they are accumulated in double: float sums of that length lose about
+ * three digits, which would show in the variance.
+ *
+ * The running statistics are buffers in the parameter buffer (params_add_buffer):
+ * checkpoints carry them, the optimiser leaves them alone, and the trainer
+ * makes them identical on all ranks after each step (docs/architecture.md).
+ */
+#include "core/ops_vision.h"
+
+#include "core/check.h"
+
+#include <math.h>
+
+typedef struct bn_dims {
+    int B, C;
+    int64_t HW;
+} bn_dims;
+
+/* mean, rstd (C) of x (B, C, HW) over (B, HW); var_unbiased (C) too. */
+static void bn_batch_stats(float *mean, float *rstd, float *var_unbiased, const float *x,
+                           const bn_dims *d, float eps) {
+    int64_t N = (int64_t)d->B * d->HW;
+    for (int c = 0; c < d->C; c++) {
+        double s = 0.0;
+        for (int b = 0; b < d->B; b++) {
+            const float *xr = x + ((int64_t)b * d->C + c) * d->HW;
+            for (int64_t i = 0; i < d->HW; i++)
+                s += xr[i];
+        }
+        double m = s / (double)N, ss = 0.0;
+        for (int b = 0; b < d->B; b++) {
+            const float *xr = x + ((int64_t)b * d->C + c) * d->HW;
+            for (int64_t i = 0; i < d->HW; i++) {
+                double dv = xr[i] - m;
+                ss += dv * dv;
+            }
+        }
+        double var = ss / (double)N;
+        mean[c] = (float)m;
+        rstd[c] = (float)(1.0 / sqrt(var + eps));
+        var_unbiased[c] = (float)(N > 1 ? ss / (double)(N - 1) : var);
+    }
+}
+
+/* out (B, C, HW) = (x - mean) * rstd * w + b, per channel */
+static void bn_forward(float *out, const float *x, const float *mean, const float *rstd,
+                       const float *w, const float *b, const bn_dims *d) {
+    for (int n = 0; n < d->B; n++)
+        for (int c = 0; c < d->C; c++) {
+            int64_t base = ((int64_t)n * d->C + c) * d->HW;
+            float sc = rstd[c] * w[c], sh = b[c] - mean[c] * sc;
+            for (int64_t i = 0; i < d->HW; i++)
+                out[base + i] = x[base + i] * sc + sh;
+        }
+}
+
+/* With xhat = (x - mean) rstd and dxhat = w dout, per channel over (B, HW):
+ *   training: dx += rstd (dxhat - mean(dxhat) - xhat mean(dxhat xhat))
+ *   eval:     dx += rstd dxhat        (the statistics are constants)
+ *   dw += sum dout xhat,  db += sum dout.  dx, dw, db may be NULL. */
+static void bn_backward(float *dx, float *dw, float *db, const float *dout, const float *x,
+                        const float *mean, const float *rstd, const float *w, const bn_dims *d,
+                        bool batch_stats) {
+    int64_t N = (int64_t)d->B * d->HW;
+    for (int c = 0; c < d->C; c++) {
+        double sd = 0.0, sdx = 0.0; /* sum dout, sum dout * xhat */
+        float m = mean[c], s = rstd[c];
+        for (int n = 0; n < d->B; n++) {
+            int64_t base = ((int64_t)n * d->C + c) * d->HW;
+            for (int64_t i = 0; i < d->HW; i++) {
+                float dv = dout[base + i];
+                sd += dv;
+                sdx += dv * ((x[base + i] - m) * s);
+            }
+        }
+        if (db)
+            db[c] += (float)sd;
+        if (dw)
+            dw[c] += (float)sdx;
+        if (!dx)
+            continue;
+        float ws = w[c] * s;
+        /* mean(dxhat) = w sd / N, mean(dxhat xhat) = w sdx / N */
+        float k1 = batch_stats ? (float)(sd / (double)N) : 0.0f;
+        float k2 = batch_stats ? (float)(sdx / (double)N) : 0.0f;
+        for (int n = 0; n < d->B; n++) {
+            int64_t base = ((int64_t)n * d->C + c) * d->HW;
+            for (int64_t i = 0; i < d->HW; i++) {
+                float xh = (x[base + i] - m) * s;
+                dx[base + i] += ws * (dout[base + i] - k1 - xh * k2);
+            }
+        }
+    }
+}
+
+typedef struct bn_ctx {
+    tensor *out, *x, *w, *b;
+    float *mean, *rstd; /* (C) what normalised the forward */
+    bn_dims d;
+    bool batch_stats;
+} bn_ctx;
+
+static void bn_backward_entry(void *p) {
+    bn_ctx *c = p;
+    bn_backward(c->x->grad, c->w->grad, c->b->grad, c->out->grad, c->x->data, c->mean, c->rstd,
+                c->w->data, &c->d, c->batch_stats);
+}
+
+tensor *op_batch_norm(graph *g, tensor *x, tensor *w, tensor *b, tensor *running_mean,
+                      tensor *running_var, float momentum, float eps) {
+    HEED_ASSERT((x->ndim == 4 || x->ndim == 2) && x->data);
+    bn_dims d = {.B = x->shape[0], .C = x->shape[1], .HW = 1};
+    if (x->ndim == 4)
+        d.HW = (int64_t)x->shape[2] * x->shape[3];
+    HEED_ASSERT(w->numel == d.C && b->numel == d.C && running_mean->numel == d.C &&
+                running_var->numel == d.C);
+    bool batch_stats = graph_training(g);
+    HEED_ASSERT(!batch_stats || (int64_t)d.B * d.HW > 0);
+    tensor *in[3] = {x, w, b};
+    bool grad = graph_wants_grad(g, 3, in);
+    tensor *out = graph_new_like(g, x, grad);
+    arena *a = graph_arena(g);
+    float *mean = arena_alloc(a, sizeof(float) * (size_t)d.C);
+    float *rstd = arena_alloc(a, sizeof(float) * (size_t)d.C);
+    if (batch_stats) {
+        float *var_u = arena_alloc(a, sizeof(float) * (size_t)d.C);
+        bn_batch_stats(mean, rstd, var_u, x->data, &d, eps);
+        for (int c = 0; c < d.C; c++) {
+            running_mean->data[c] = (1.0f - momentum) * running_mean->data[c] + momentum * mean[c];
+            running_var->data[c] = (1.0f - momentum) * running_var->data[c] + momentum * var_u[c];
+        }
+    } else {
+        for (int c = 0; c < d.C; c++) {
+            mean[c] = running_mean->data[c];
+            rstd[c] = 1.0f / sqrtf(running_var->data[c] + eps);
+        }
+    }
+    bn_forward(out->data, x->data, mean, rstd, w->data, b->data, &d);
+    if (grad) {
+        bn_ctx *c = graph_record(g, bn_backward_entry, sizeof *c, 3, in);
+        *c = (bn_ctx){out, x, w, b, mean, rstd, d, batch_stats};
+    }
+    return out;
+}

@@ -1,0 +1,140 @@
+/*
+ * ops_gru.c - one direction of a GRU layer over a whole padded sequence
+ * (contract in ops_rnn.h). PyTorch's cell, gate rows r, z, n:
+ *   r = s(W_ir x + b_ir + W_hr h + b_hr),  z = s(W_iz x + b_iz + W_hz h + b_hz)
+ *   n = tanh(W_in x + b_in + r * (W_hn h + b_hn)),  h' = (1 - z) * n + z * h
+ * b_hn sits inside the product with r, so the recurrent projection keeps its
+ * own bias and is saved (its n part) for backward.
+ */
+#include "core/ops_rnn.h"
+
+#include "core/check.h"
+#include "core/ops_rnn_common.h"
+
+#include <cblas.h>
+#include <string.h>
+
+typedef struct gru_ctx {
+    tensor *out, *x, *w_ih, *w_hh, *b_ih, *b_hh;
+    const int32_t *valid;
+    bool reverse;
+    rnn_dims d;
+    float *gates; /* (B, T, 3H) activated gates r, z, n */
+    float *hn;    /* (B, T, H) W_hn h + b_hn of each step */
+    float *hprev; /* (B, T, H) state h each step read */
+    float *hp;    /* (B, 3H) forward scratch: W_hh h + b_hh of one step */
+    float *dgi;   /* (B, T, 3H) backward: d(input projection) */
+    float *dgh;   /* (B, T, 3H) backward: d(recurrent projection) */
+    float *dh;    /* (B, H) backward: gradient reaching the state */
+} gru_ctx;
+
+/* Runs all steps; gates holds the input projection on entry. */
+static void gru_forward(gru_ctx *k, float *out, float *h) {
+    int B = k->d.B, T = k->d.T, H = k->d.H, H3 = 3 * H;
+    memset(h, 0, sizeof(float) * B * H);
+    for (int s = 0; s < T; s++) {
+        int t = k->reverse ? T - 1 - s : s;
+        for (int b = 0; b < B; b++) {
+            memcpy(k->hprev + ((size_t)b * T + t) * H, h + (size_t)b * H, sizeof(float) * H);
+            memcpy(k->hp + (size_t)b * H3, k->b_hh->data, sizeof(float) * H3);
+        }
+        if (s > 0)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, H3, H, 1.0f,
+                        k->hprev + (size_t)t * H, T * H, k->w_hh->data, H, 1.0f, k->hp, H3);
+        for (int b = 0; b < B; b++) {
+            size_t bt = (size_t)b * T + t;
+            float *o_bt = out + bt * H;
+            if (!rnn_valid(k->valid, T, b, t)) {
+                memset(o_bt, 0, sizeof(float) * H);
+                continue;
+            }
+            float *gt = k->gates + bt * H3, *hn = k->hn + bt * H;
+            const float *hp = k->hp + (size_t)b * H3;
+            float *h_b = h + (size_t)b * H;
+            for (int j = 0; j < H; j++) {
+                float r = rnn_sigmoid(gt[j] + hp[j]);
+                float z = rnn_sigmoid(gt[H + j] + hp[H + j]);
+                float n = rnn_tanh(gt[2 * H + j] + r * hp[2 * H + j]);
+                gt[j] = r;
+                gt[H + j] = z;
+                gt[2 * H + j] = n;
+                hn[j] = hp[2 * H + j];
+                h_b[j] = o_bt[j] = (1.0f - z) * n + z * h_b[j];
+            }
+        }
+    }
+}
+
+static void gru_backward_entry(void *p) {
+    gru_ctx *k = p;
+    int B = k->d.B, T = k->d.T, H = k->d.H, H3 = 3 * H;
+    const float *dout = k->out->grad;
+    memset(k->dh, 0, sizeof(float) * B * H);
+    for (int s = T - 1; s >= 0; s--) {
+        int t = k->reverse ? T - 1 - s : s;
+        for (int b = 0; b < B; b++) {
+            size_t bt = (size_t)b * T + t;
+            float *dgi = k->dgi + bt * H3, *dgh = k->dgh + bt * H3;
+            /* padded: the state passes through, dh flows on unchanged */
+            if (!rnn_valid(k->valid, T, b, t)) {
+                memset(dgi, 0, sizeof(float) * H3);
+                memset(dgh, 0, sizeof(float) * H3);
+                continue;
+            }
+            const float *gt = k->gates + bt * H3, *hn = k->hn + bt * H;
+            const float *hprev = k->hprev + bt * H, *do_bt = dout + bt * H;
+            float *dh_b = k->dh + (size_t)b * H;
+            for (int j = 0; j < H; j++) {
+                float r = gt[j], z = gt[H + j], n = gt[2 * H + j];
+                float dht = do_bt[j] + dh_b[j];
+                float dpn = dht * (1.0f - z) * (1.0f - n * n);
+                float dpr = dpn * hn[j] * r * (1.0f - r);
+                float dpz = dht * (hprev[j] - n) * z * (1.0f - z);
+                dgi[j] = dgh[j] = dpr;
+                dgi[H + j] = dgh[H + j] = dpz;
+                dgi[2 * H + j] = dpn;
+                dgh[2 * H + j] = dpn * r;
+                dh_b[j] = dht * z; /* plus the recurrent product below */
+            }
+        }
+        if (s > 0)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, H, H3, 1.0f,
+                        k->dgh + (size_t)t * H3, T * H3, k->w_hh->data, H, 1.0f, k->dh, H);
+    }
+    rnn_weight_grads(k->x->grad, k->w_ih->grad, k->b_ih->grad, k->w_hh->grad, k->b_hh->grad, k->dgi,
+                     k->dgh, k->x->data, k->hprev, k->w_ih->data, &k->d);
+}
+
+tensor *op_gru(graph *g, tensor *x, const tensor *valid, tensor *w_ih, tensor *w_hh, tensor *b_ih,
+               tensor *b_hh, bool reverse) {
+    rnn_dims d = rnn_check_dims(x, valid, w_ih, w_hh, b_ih, b_hh, 3);
+    tensor *in[5] = {x, w_ih, w_hh, b_ih, b_hh};
+    bool grad = graph_wants_grad(g, 5, in);
+    tensor *out = graph_new(g, DTYPE_F32, 3, (int[]){d.B, d.T, d.H}, grad);
+    arena *a = graph_arena(g);
+    size_t nbth = sizeof(float) * d.B * d.T * d.H;
+    gru_ctx local = {.out = out,
+                     .x = x,
+                     .w_ih = w_ih,
+                     .w_hh = w_hh,
+                     .b_ih = b_ih,
+                     .b_hh = b_hh,
+                     .valid = valid ? valid->idata : NULL,
+                     .reverse = reverse,
+                     .d = d};
+    gru_ctx *k = grad ? graph_record(g, gru_backward_entry, sizeof *k, 5, in) : &local;
+    *k = local;
+    k->gates = arena_alloc(a, 3 * nbth);
+    k->hn = arena_alloc(a, nbth);
+    k->hprev = arena_alloc(a, nbth);
+    k->hp = arena_alloc(a, sizeof(float) * d.B * 3 * d.H);
+    float *h = arena_alloc(a, sizeof(float) * d.B * d.H);
+    if (grad) {
+        k->dgi = arena_alloc(a, 3 * nbth);
+        k->dgh = arena_alloc(a, 3 * nbth);
+        k->dh = h; /* the forward state is dead by the time backward runs */
+    }
+    rnn_input_projection(k->gates, x->data, w_ih->data, b_ih->data, NULL, &d);
+    gru_forward(k, out->data, h);
+    return out;
+}

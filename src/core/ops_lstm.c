@@ -1,0 +1,145 @@
+/*
+ * ops_lstm.c - one direction of an LSTM layer over a whole padded sequence
+ * (contract in ops_rnn.h). PyTorch's cell, gate rows i, f, g, o:
+ *   i = s(.), f = s(.), g = tanh(.), o = s(.)   of  W_ih x + b_ih + W_hh h + b_hh
+ *   c' = f * c + i * g,  h' = o * tanh(c')
+ */
+#include "core/ops_rnn.h"
+
+#include "core/check.h"
+#include "core/ops_rnn_common.h"
+
+#include <cblas.h>
+#include <string.h>
+
+typedef struct lstm_ctx {
+    tensor *out, *x, *w_ih, *w_hh, *b_ih, *b_hh;
+    const int32_t *valid;
+    bool reverse;
+    rnn_dims d;
+    float *gates;   /* (B, T, 4H) activated gates i, f, g, o */
+    float *hprev;   /* (B, T, H) state h each step read */
+    float *cprev;   /* (B, T, H) state c each step read */
+    float *tanh_c;  /* (B, T, H) tanh of the new c */
+    float *dgates;  /* (B, T, 4H) backward scratch: d(pre-activation) */
+    float *dh, *dc; /* (B, H) backward scratch: gradient reaching the state */
+} lstm_ctx;
+
+/* Runs all steps; gates holds the input projection on entry. */
+static void lstm_forward(lstm_ctx *k, float *out, float *h, float *c) {
+    int B = k->d.B, T = k->d.T, H = k->d.H, H4 = 4 * H;
+    memset(h, 0, sizeof(float) * B * H);
+    memset(c, 0, sizeof(float) * B * H);
+    for (int s = 0; s < T; s++) {
+        int t = k->reverse ? T - 1 - s : s;
+        for (int b = 0; b < B; b++) {
+            memcpy(k->hprev + ((size_t)b * T + t) * H, h + (size_t)b * H, sizeof(float) * H);
+            memcpy(k->cprev + ((size_t)b * T + t) * H, c + (size_t)b * H, sizeof(float) * H);
+        }
+        /* the first step reads the zero state: nothing to add */
+        if (s > 0)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, H4, H, 1.0f,
+                        k->hprev + (size_t)t * H, T * H, k->w_hh->data, H, 1.0f,
+                        k->gates + (size_t)t * H4, T * H4);
+        for (int b = 0; b < B; b++) {
+            size_t bt = (size_t)b * T + t;
+            float *o_bt = out + bt * H;
+            if (!rnn_valid(k->valid, T, b, t)) {
+                memset(o_bt, 0, sizeof(float) * H);
+                continue;
+            }
+            float *gt = k->gates + bt * H4, *tc = k->tanh_c + bt * H;
+            float *h_b = h + (size_t)b * H, *c_b = c + (size_t)b * H;
+            for (int j = 0; j < H; j++) {
+                float ig = rnn_sigmoid(gt[j]), fg = rnn_sigmoid(gt[H + j]);
+                float gg = rnn_tanh(gt[2 * H + j]), og = rnn_sigmoid(gt[3 * H + j]);
+                gt[j] = ig;
+                gt[H + j] = fg;
+                gt[2 * H + j] = gg;
+                gt[3 * H + j] = og;
+                float cn = fg * c_b[j] + ig * gg;
+                float th = rnn_tanh(cn);
+                tc[j] = th;
+                c_b[j] = cn;
+                h_b[j] = o_bt[j] = og * th;
+            }
+        }
+    }
+}
+
+static void lstm_backward_entry(void *p) {
+    lstm_ctx *k = p;
+    int B = k->d.B, T = k->d.T, H = k->d.H, H4 = 4 * H;
+    const float *dout = k->out->grad;
+    memset(k->dh, 0, sizeof(float) * B * H);
+    memset(k->dc, 0, sizeof(float) * B * H);
+    for (int s = T - 1; s >= 0; s--) {
+        int t = k->reverse ? T - 1 - s : s;
+        for (int b = 0; b < B; b++) {
+            size_t bt = (size_t)b * T + t;
+            float *dg = k->dgates + bt * H4;
+            /* a padded step passes the state through untouched, and its
+             * output is the constant 0: dh and dc flow on unchanged */
+            if (!rnn_valid(k->valid, T, b, t)) {
+                memset(dg, 0, sizeof(float) * H4);
+                continue;
+            }
+            const float *gt = k->gates + bt * H4, *tc = k->tanh_c + bt * H;
+            const float *cp = k->cprev + bt * H, *do_bt = dout + bt * H;
+            float *dh_b = k->dh + (size_t)b * H, *dc_b = k->dc + (size_t)b * H;
+            for (int j = 0; j < H; j++) {
+                float ig = gt[j], fg = gt[H + j], gg = gt[2 * H + j], og = gt[3 * H + j];
+                float dht = do_bt[j] + dh_b[j];
+                float dct = dc_b[j] + dht * og * (1.0f - tc[j] * tc[j]);
+                dg[j] = dct * gg * ig * (1.0f - ig);
+                dg[H + j] = dct * cp[j] * fg * (1.0f - fg);
+                dg[2 * H + j] = dct * ig * (1.0f - gg * gg);
+                dg[3 * H + j] = dht * tc[j] * og * (1.0f - og);
+                dc_b[j] = dct * fg;
+                dh_b[j] = 0.0f; /* refilled by the product below */
+            }
+        }
+        /* dh (B, H) += dgates_t (B, 4H) @ w_hh (4H, H); the first step's
+         * state is the constant 0 */
+        if (s > 0)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, H, H4, 1.0f,
+                        k->dgates + (size_t)t * H4, T * H4, k->w_hh->data, H, 1.0f, k->dh, H);
+    }
+    rnn_weight_grads(k->x->grad, k->w_ih->grad, k->b_ih->grad, k->w_hh->grad, k->b_hh->grad,
+                     k->dgates, k->dgates, k->x->data, k->hprev, k->w_ih->data, &k->d);
+}
+
+tensor *op_lstm(graph *g, tensor *x, const tensor *valid, tensor *w_ih, tensor *w_hh, tensor *b_ih,
+                tensor *b_hh, bool reverse) {
+    rnn_dims d = rnn_check_dims(x, valid, w_ih, w_hh, b_ih, b_hh, 4);
+    tensor *in[5] = {x, w_ih, w_hh, b_ih, b_hh};
+    bool grad = graph_wants_grad(g, 5, in);
+    tensor *out = graph_new(g, DTYPE_F32, 3, (int[]){d.B, d.T, d.H}, grad);
+    arena *a = graph_arena(g);
+    size_t nbth = sizeof(float) * d.B * d.T * d.H;
+    lstm_ctx local = {.out = out,
+                      .x = x,
+                      .w_ih = w_ih,
+                      .w_hh = w_hh,
+                      .b_ih = b_ih,
+                      .b_hh = b_hh,
+                      .valid = valid ? valid->idata : NULL,
+                      .reverse = reverse,
+                      .d = d};
+    lstm_ctx *k = grad ? graph_record(g, lstm_backward_entry, sizeof *k, 5, in) : &local;
+    *k = local;
+    k->gates = arena_alloc(a, 4 * nbth);
+    k->hprev = arena_alloc(a, nbth);
+    k->cprev = arena_alloc(a, nbth);
+    k->tanh_c = arena_alloc(a, nbth);
+    float *h = arena_alloc(a, sizeof(float) * d.B * d.H);
+    float *c = arena_alloc(a, sizeof(float) * d.B * d.H);
+    if (grad) {
+        k->dgates = arena_alloc(a, 4 * nbth);
+        k->dh = h; /* the forward state is dead by the time backward runs */
+        k->dc = c;
+    }
+    rnn_input_projection(k->gates, x->data, w_ih->data, b_ih->data, b_hh->data, &d);
+    lstm_forward(k, out->data, h, c);
+    return out;
+}

@@ -1,0 +1,57 @@
+/*
+ * ops_rnn_common.h - what the LSTM and GRU kernels share (private to
+ * ops_lstm.c, ops_gru.c and ops_rnn_common.c): gate nonlinearities, the
+ * shape check, the input projection of all steps and the weight gradients
+ * of all steps.
+ */
+#ifndef HEED_CORE_OPS_RNN_COMMON_H
+#define HEED_CORE_OPS_RNN_COMMON_H
+
+#include "core/fastmath.h"
+#include "core/tensor.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+static inline float rnn_sigmoid(float x) {
+    return 1.0f / (1.0f + fast_expf(-x));
+}
+
+/* tanh through e^(-2|x|), which keeps full relative precision near 0 (the
+ * 2 sigmoid(2x) - 1 form would not). */
+static inline float rnn_tanh(float x) {
+    float e = fast_expf(-2.0f * (x < 0 ? -x : x));
+    float t = (1.0f - e) / (1.0f + e);
+    return x < 0 ? -t : t;
+}
+
+/* Sizes of one recurrent op after its inputs were checked. */
+typedef struct rnn_dims {
+    int B, T, C, H, G; /* G gates: 4 (LSTM), 3 (GRU) */
+} rnn_dims;
+
+/* Asserts the shapes in ops_rnn.h's contract for G gates; returns them. */
+rnn_dims rnn_check_dims(const tensor *x, const tensor *valid, const tensor *w_ih,
+                        const tensor *w_hh, const tensor *b_ih, const tensor *b_hh, int G);
+
+/* xp (B*T, G*H) = x (B*T, C) @ w_ih^T + b1 (+ b2 where b2 is not NULL). */
+void rnn_input_projection(float *xp, const float *x, const float *w_ih, const float *b1,
+                          const float *b2, const rnn_dims *d);
+
+/* The gradients every recurrent op ends with, from the per-step gradients of
+ * the input projection dgi (B*T, G*H) and of the recurrent projection
+ * dgh (B*T, G*H) (the same buffer for the LSTM), and the previous states
+ * hprev (B*T, H) each step read:
+ *   dx += dgi @ w_ih,  dw_ih += dgi^T x,  db_ih += sum dgi,
+ *   dw_hh += dgh^T hprev,  db_hh += sum dgh.
+ * Any gradient pointer may be NULL (no gradient flows there). */
+void rnn_weight_grads(float *dx, float *dw_ih, float *db_ih, float *dw_hh, float *db_hh,
+                      const float *dgi, const float *dgh, const float *x, const float *hprev,
+                      const float *w_ih, const rnn_dims *d);
+
+/* True when row b is a real token at t (valid NULL: always). */
+static inline bool rnn_valid(const int32_t *valid, int T, int b, int t) {
+    return !valid || valid[(int64_t)b * T + t] != 0;
+}
+
+#endif

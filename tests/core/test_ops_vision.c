@@ -1,0 +1,332 @@
+/* Finite-difference gradient checks of the vision ops (ops_conv, ops_pool2d,
+ * ops_batchnorm) and blocks (CBAM, basic and bottleneck residual blocks),
+ * plus the augmentation's keying. Central differences with h = 1e-2 on
+ * inputs in [-1, 1]; tolerance atol 3e-3 + rtol 1e-2 (float32 forward). */
+#include "testutil.h"
+
+#include "core/blocks_cnn.h"
+#include "core/check.h"
+#include "core/ops_vision.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define H 1e-2f
+#define ATOL 3e-3f
+#define RTOL 1e-2f
+
+/* ---- conv2d ------------------------------------------------------------ */
+
+typedef struct conv_case {
+    conv2d_geom geom;
+    bool bias;
+} conv_case;
+
+static tensor *fwd_conv(graph *g, tensor **in, void *user) {
+    conv_case *c = user;
+    return op_conv2d(g, in[0], in[1], c->bias ? in[2] : NULL, c->geom);
+}
+
+/* Direct-loop reference of a conv, so the forward is checked independently
+ * of im2col (PyTorch fixtures check it again). */
+static void conv_naive(float *out, const tensor *x, const tensor *w, const tensor *b,
+                       conv2d_geom gm, int OH, int OW) {
+    int B = x->shape[0], C = x->shape[1], Hh = x->shape[2], W = x->shape[3];
+    int OC = w->shape[0], Cg = w->shape[1], K = w->shape[2], OCg = OC / gm.groups;
+    (void)C;
+    for (int n = 0; n < B; n++)
+        for (int o = 0; o < OC; o++)
+            for (int oh = 0; oh < OH; oh++)
+                for (int ow = 0; ow < OW; ow++) {
+                    double s = b ? b->data[o] : 0.0;
+                    int gi = o / OCg;
+                    for (int c = 0; c < Cg; c++)
+                        for (int kh = 0; kh < K; kh++)
+                            for (int kw = 0; kw < w->shape[3]; kw++) {
+                                int ih = oh * gm.stride - gm.pad + kh * gm.dilation;
+                                int iw = ow * gm.stride - gm.pad + kw * gm.dilation;
+                                if (ih < 0 || ih >= Hh || iw < 0 || iw >= W)
+                                    continue;
+                                int ci = gi * Cg + c;
+                                s += (double)x->data[((n * x->shape[1] + ci) * Hh + ih) * W + iw] *
+                                     w->data[((o * Cg + c) * K + kh) * w->shape[3] + kw];
+                            }
+                    out[((n * OC + o) * OH + oh) * OW + ow] = (float)s;
+                }
+}
+
+static void check_conv(const char *name, int B, int C, int Hh, int W, int OC, int K, conv2d_geom gm,
+                       bool bias) {
+    tensor *in[3] = {tu_leaf(4, (int[]){B, C, Hh, W}, true, 1, 1),
+                     tu_leaf(4, (int[]){OC, C / gm.groups, K, K}, true, 0.5f, 2),
+                     tu_leaf(1, (int[]){OC}, true, 0.5f, 3)};
+    conv_case cc = {gm, bias};
+    graph *g = graph_create(1 << 16, 0);
+    tensor *out = fwd_conv(g, in, &cc);
+    int OH = out->shape[2], OW = out->shape[3];
+    assert_int_equal(OH, (Hh + 2 * gm.pad - gm.dilation * (K - 1) - 1) / gm.stride + 1);
+    float *want = xmalloc(sizeof(float) * out->numel);
+    conv_naive(want, in[0], in[1], bias ? in[2] : NULL, gm, OH, OW);
+    tu_assert_close(name, out->data, want, out->numel, 1e-5f, 1e-5f);
+    free(want);
+    graph_free(g);
+    tu_gradcheck(name, fwd_conv, &cc, bias ? 3 : 2, in, H, ATOL, RTOL, 200);
+    for (int i = 0; i < 3; i++)
+        tu_leaf_free(in[i]);
+}
+
+static void test_conv2d(void **state) {
+    (void)state;
+    check_conv("conv3x3", 2, 3, 6, 5, 4, 3, (conv2d_geom){1, 1, 1, 1}, true);
+    check_conv("conv3x3_stride2", 2, 3, 7, 6, 4, 3, (conv2d_geom){2, 1, 1, 1}, false);
+    check_conv("conv1x1", 2, 4, 5, 5, 3, 1, (conv2d_geom){1, 0, 1, 1}, true);
+    check_conv("conv1x1_stride2", 2, 4, 5, 5, 3, 1, (conv2d_geom){2, 0, 1, 1}, false);
+    check_conv("conv_groups", 2, 4, 5, 6, 6, 3, (conv2d_geom){1, 1, 1, 2}, true);
+    check_conv("conv_dilation", 1, 2, 7, 7, 3, 3, (conv2d_geom){1, 2, 2, 1}, true);
+    check_conv("conv7x7_pad3", 2, 2, 6, 6, 1, 7, (conv2d_geom){1, 3, 1, 1}, true);
+    check_conv("conv_stride3_pad2", 1, 2, 8, 7, 2, 3, (conv2d_geom){3, 2, 1, 1}, false);
+}
+
+/* ---- pools and gates ---------------------------------------------------- */
+
+typedef tensor *(*unary_fn)(graph *, tensor *);
+
+static tensor *fwd_unary(graph *g, tensor **in, void *user) {
+    return ((unary_fn)user)(g, in[0]);
+}
+static tensor *max_pool_2(graph *g, tensor *x) {
+    return op_max_pool2d(g, x, 2, 2, 0);
+}
+static tensor *max_pool_3s2p1(graph *g, tensor *x) {
+    return op_max_pool2d(g, x, 3, 2, 1);
+}
+static tensor *avg_pool_2(graph *g, tensor *x) {
+    return op_avg_pool2d(g, x, 2, 2, 0);
+}
+static tensor *avg_pool_3s2p1(graph *g, tensor *x) {
+    return op_avg_pool2d(g, x, 3, 2, 1);
+}
+
+/* Distinct values at least 0.05 apart, so no max sits on a tie within h. */
+static tensor *leaf_distinct(int ndim, const int *shape, uint64_t seed) {
+    tensor *x = tu_leaf(ndim, shape, true, 1, seed);
+    for (int64_t i = 0; i < x->numel; i++)
+        x->data[i] = 0.05f * (float)((i * 37 + (int64_t)seed) % x->numel) - 1.0f;
+    return x;
+}
+
+static void test_pools(void **state) {
+    (void)state;
+    tensor *x = leaf_distinct(4, (int[]){2, 3, 6, 5}, 7);
+    tu_gradcheck("max_pool2d", fwd_unary, (void *)max_pool_2, 1, &x, H, ATOL, RTOL, 200);
+    tu_gradcheck("max_pool2d_3s2p1", fwd_unary, (void *)max_pool_3s2p1, 1, &x, H, ATOL, RTOL, 200);
+    tu_gradcheck("avg_pool2d", fwd_unary, (void *)avg_pool_2, 1, &x, H, ATOL, RTOL, 200);
+    tu_gradcheck("avg_pool2d_3s2p1", fwd_unary, (void *)avg_pool_3s2p1, 1, &x, H, ATOL, RTOL, 200);
+    tu_gradcheck("global_avg_pool", fwd_unary, (void *)op_global_avg_pool, 1, &x, H, ATOL, RTOL,
+                 200);
+    tu_gradcheck("global_max_pool", fwd_unary, (void *)op_global_max_pool, 1, &x, H, ATOL, RTOL,
+                 200);
+    tu_gradcheck("channel_pool", fwd_unary, (void *)op_channel_pool, 1, &x, H, ATOL, RTOL, 200);
+    /* values: max pool of a known plane, padding never wins */
+    graph *g = graph_create(1 << 12, 0);
+    tensor *p = tu_leaf(4, (int[]){1, 1, 2, 2}, false, 1, 1);
+    float v[4] = {-4, -3, -2, -1};
+    memcpy(p->data, v, sizeof v);
+    tensor *mp = op_max_pool2d(g, p, 3, 2, 1);
+    assert_int_equal(mp->numel, 1);
+    assert_true(mp->data[0] == -1.0f);
+    tensor *ap = op_avg_pool2d(g, p, 2, 2, 0);
+    assert_true(fabsf(ap->data[0] + 2.5f) < 1e-6f);
+    graph_free(g);
+    tu_leaf_free(p);
+    tu_leaf_free(x);
+}
+
+static tensor *fwd_scale_channels(graph *g, tensor **in, void *user) {
+    (void)user;
+    return op_scale_channels(g, in[0], in[1]);
+}
+static tensor *fwd_scale_spatial(graph *g, tensor **in, void *user) {
+    (void)user;
+    return op_scale_spatial(g, in[0], in[1]);
+}
+
+static void test_gates(void **state) {
+    (void)state;
+    tensor *in[2] = {tu_leaf(4, (int[]){2, 3, 4, 5}, true, 1, 1),
+                     tu_leaf(2, (int[]){2, 3}, true, 1, 2)};
+    tu_gradcheck("scale_channels", fwd_scale_channels, NULL, 2, in, H, ATOL, RTOL, 200);
+    tensor *sp[2] = {in[0], tu_leaf(4, (int[]){2, 1, 4, 5}, true, 1, 3)};
+    tu_gradcheck("scale_spatial", fwd_scale_spatial, NULL, 2, sp, H, ATOL, RTOL, 200);
+    tu_leaf_free(in[0]);
+    tu_leaf_free(in[1]);
+    tu_leaf_free(sp[1]);
+}
+
+/* ---- batch norm ---------------------------------------------------------- */
+
+typedef struct bn_case {
+    tensor *rm, *rv;
+    bool training;
+} bn_case;
+
+static tensor *fwd_bn(graph *g, tensor **in, void *user) {
+    bn_case *c = user;
+    graph_set_training(g, c->training);
+    return op_batch_norm(g, in[0], in[1], in[2], c->rm, c->rv, 0.1f, 1e-5f);
+}
+
+static void check_bn(int ndim, const int *shape, bool training) {
+    int C = shape[1];
+    tensor *in[3] = {tu_leaf(ndim, shape, true, 1, 1), tu_leaf(1, (int[]){C}, true, 1, 2),
+                     tu_leaf(1, (int[]){C}, true, 1, 3)};
+    bn_case c = {tu_leaf(1, (int[]){C}, false, 0.3f, 4), tu_leaf(1, (int[]){C}, false, 0.3f, 5),
+                 training};
+    for (int i = 0; i < C; i++)
+        c.rv->data[i] += 1.0f;
+    tu_gradcheck(training ? "batch_norm_train" : "batch_norm_eval", fwd_bn, &c, 3, in, H, ATOL,
+                 RTOL, 200);
+    for (int i = 0; i < 3; i++)
+        tu_leaf_free(in[i]);
+    tu_leaf_free(c.rm);
+    tu_leaf_free(c.rv);
+}
+
+static void test_batch_norm(void **state) {
+    (void)state;
+    check_bn(4, (int[]){3, 2, 3, 4}, true);
+    check_bn(4, (int[]){3, 2, 3, 4}, false);
+    check_bn(2, (int[]){5, 3}, true);
+    /* running statistics: one training step from (0, 1) with momentum 0.1 */
+    tensor *x = tu_leaf(4, (int[]){2, 1, 1, 2}, false, 1, 1);
+    float v[4] = {1, 2, 3, 6};
+    memcpy(x->data, v, sizeof v);
+    tensor *w = tu_leaf(1, (int[]){1}, false, 1, 2), *b = tu_leaf(1, (int[]){1}, false, 1, 3);
+    tensor *rm = tu_leaf(1, (int[]){1}, false, 1, 4), *rv = tu_leaf(1, (int[]){1}, false, 1, 5);
+    rm->data[0] = 0.0f;
+    rv->data[0] = 1.0f;
+    graph *g = graph_create(1 << 12, 0);
+    graph_set_training(g, true);
+    op_batch_norm(g, x, w, b, rm, rv, 0.1f, 1e-5f);
+    /* mean 3, unbiased var (4 + 1 + 0 + 9) / 3 */
+    assert_true(fabsf(rm->data[0] - 0.3f) < 1e-6f);
+    assert_true(fabsf(rv->data[0] - (0.9f + 0.1f * 14.0f / 3.0f)) < 1e-5f);
+    graph_free(g);
+    tu_leaf_free(x);
+    tu_leaf_free(w);
+    tu_leaf_free(b);
+    tu_leaf_free(rm);
+    tu_leaf_free(rv);
+}
+
+/* ---- blocks -------------------------------------------------------------- */
+
+typedef enum block_kind { BLOCK_CBAM, BLOCK_BASIC, BLOCK_BOTTLENECK } block_kind;
+
+typedef struct block_case {
+    block_kind kind;
+    cbam att;
+    residual_block res;
+} block_case;
+
+static tensor *fwd_block(graph *g, tensor **in, void *user) {
+    block_case *c = user;
+    graph_set_training(g, true);
+    if (c->kind == BLOCK_CBAM)
+        return cbam_forward(g, &c->att, in[0]);
+    return residual_block_forward(g, &c->res, in[0]);
+}
+
+static void check_block(const char *name, block_kind kind, int C, int planes, int stride,
+                        bool with_cbam) {
+    params ps;
+    params_init(&ps);
+    block_case c = {.kind = kind};
+    if (kind == BLOCK_CBAM)
+        cbam_init(&c.att, &ps, "cbam", C, 2);
+    else
+        residual_block_init(&c.res, &ps, "block", C, planes, stride, kind == BLOCK_BOTTLENECK,
+                            with_cbam, 0.1f);
+    params_alloc(&ps, 3);
+    tensor *in[64];
+    int n = 0;
+    in[n++] = tu_leaf(4, (int[]){2, C, 5, 4}, true, 1, 9);
+    for (int i = 0; i < ps.count && n < 64; i++)
+        if (!ps.buffer[i])
+            in[n++] = ps.tensors[i];
+    /* ReLU and max kinks: a few elements may straddle one within h, so the
+     * step is smaller here and the tolerance a little wider */
+    tu_gradcheck(name, fwd_block, &c, n, in, 5e-4f, 5e-3f, 2e-2f, 40);
+    tu_leaf_free(in[0]);
+    params_free(&ps);
+}
+
+static void test_blocks(void **state) {
+    (void)state;
+    check_block("cbam", BLOCK_CBAM, 4, 0, 1, false);
+    check_block("basic_block", BLOCK_BASIC, 3, 3, 1, false);
+    check_block("basic_block_down", BLOCK_BASIC, 3, 4, 2, true);
+    check_block("bottleneck_block", BLOCK_BOTTLENECK, 4, 2, 2, false);
+}
+
+/* ---- augmentation ------------------------------------------------------- */
+
+static void test_augment(void **state) {
+    (void)state;
+    int B = 4;
+    tensor *x = tu_leaf(4, (int[]){B, 2, 5, 6}, false, 1, 1);
+    graph *g = graph_create(1 << 14, 0);
+    /* eval: identity */
+    assert_ptr_equal(op_augment_images(g, x, 2, true), x);
+    graph_set_training(g, true);
+    int64_t ids[4] = {10, 11, 12, 13};
+    graph_begin_step(g, 5, 7, ids, B);
+    tensor *a = op_augment_images(g, x, 2, true);
+    /* the same sample at another row (another rank or micro-batch) */
+    int64_t per = x->numel / B;
+    tensor *one = tu_leaf(4, (int[]){1, 2, 5, 6}, false, 1, 1);
+    memcpy(one->data, x->data + 2 * per, sizeof(float) * per);
+    graph *g2 = graph_create(1 << 14, 0);
+    graph_set_training(g2, true);
+    graph_begin_step(g2, 5, 7, (int64_t[]){12}, 1);
+    tensor *a1 = op_augment_images(g2, one, 2, true);
+    assert_memory_equal(a1->data, a->data + 2 * per, sizeof(float) * per);
+    /* every output value is an input value of the same sample and channel,
+     * or a zero from the padding */
+    for (int64_t i = 0; i < a->numel; i++) {
+        int64_t plane = i / 30;
+        bool found = a->data[i] == 0.0f;
+        for (int j = 0; j < 30 && !found; j++)
+            found = x->data[plane * 30 + j] == a->data[i];
+        assert_true(found);
+    }
+    /* no crop, flip only: each row is the input row or its mirror */
+    graph_begin_step(g, 5, 8, ids, B);
+    tensor *f = op_augment_images(g, x, 0, true);
+    int flipped = 0;
+    for (int b = 0; b < B; b++) {
+        const float *xs = x->data + b * per, *fs = f->data + b * per;
+        bool same = memcmp(xs, fs, sizeof(float) * per) == 0;
+        bool mirror = true;
+        for (int r = 0; r < 10; r++)
+            for (int j = 0; j < 6; j++)
+                mirror &= fs[r * 6 + j] == xs[r * 6 + 5 - j];
+        assert_true(same || mirror);
+        flipped += mirror;
+    }
+    (void)flipped;
+    graph_free(g);
+    graph_free(g2);
+    tu_leaf_free(x);
+    tu_leaf_free(one);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_conv2d), cmocka_unit_test(test_pools),
+        cmocka_unit_test(test_gates),  cmocka_unit_test(test_batch_norm),
+        cmocka_unit_test(test_blocks), cmocka_unit_test(test_augment),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
