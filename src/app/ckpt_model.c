@@ -1,6 +1,7 @@
 #include "app/ckpt_model.h"
 
 #include "core/check.h"
+#include "dist/allreduce.h"
 #include "core/optim.h"
 
 #include <stdio.h>
@@ -36,11 +37,14 @@ bool ckpt_model_open(ckpt_model *cm, const comm *c, const char *ckpt, const char
         ckpt_model_close(cm);
         return false;
     }
-    /* Evaluation needs no optimiser state: an empty moment range. */
-    adam_state none;
-    adam_state_init(&none, 0, 0);
-    bool ok = ckpt_read_state(c, ckpt, &cm->model->ps, &none, why, sizeof why);
-    adam_state_free(&none);
+    /* Evaluation needs no optimiser state, but each rank reads and checks a
+     * share of the moments: a corrupt checkpoint is refused whole. */
+    int64_t lo, hi;
+    ring_chunk_range(cm->model->ps.numel, c->size, c->rank, &lo, &hi);
+    adam_state moments;
+    adam_state_init(&moments, lo, hi);
+    bool ok = ckpt_read_state(c, ckpt, &cm->model->ps, &moments, why, sizeof why);
+    adam_state_free(&moments);
     if (!ok) {
         snprintf(err, errlen, "%.400s (is %.300s the data this model was trained on?)", why, data);
         ckpt_model_close(cm);
