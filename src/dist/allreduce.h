@@ -106,6 +106,7 @@ typedef struct ring {
     MPI_Win shm_win; /* MPI_WIN_NULL until allocated; owned */
     char **shm_slot; /* p pointers: each rank's slot in the window; owned */
     size_t shm_half; /* bytes of one half of a slot (double-buffered) */
+    int shm_next;    /* the half the next block uses (alternates across calls) */
 } ring;
 
 /* Prepares `r` (caller-owned storage) for reductions over the ranks of `c`:
