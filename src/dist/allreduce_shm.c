@@ -141,3 +141,39 @@ void ring_allreduce_shm(ring *r, float *buf, int64_t n) {
      * next call's first block writes the half whose last copy-out every rank
      * finished before the sync after this call's last copy-in. */
 }
+
+/* The all-gather: block k holds piece k of every rank's chunk, each at its
+ * owner's position; only the owner writes its piece, so one sync per block
+ * separates the copy-in from the copy-out (the halves alternate as above). */
+void ring_allgather_shm(ring *r, void *buf, int64_t n, size_t es) {
+    HEED_ASSERT(r->single_node);
+    const int p = r->size, me = r->rank;
+    if (p == 1 || n == 0)
+        return;
+    if (r->shm_win == MPI_WIN_NULL)
+        shm_alloc(r);
+    char *bytes = buf;
+    const int64_t P = (int64_t)(r->shm_half / (size_t)p / es);
+    int64_t lo0, hi0;
+    ring_chunk_range(n, p, 0, &lo0, &hi0);
+    const int64_t blocks = (hi0 - lo0 + P - 1) / P;
+    for (int64_t k = 0; k < blocks; k++) {
+        const size_t half = (size_t)(r->shm_next & 1) * r->shm_half;
+        r->shm_next ^= 1;
+        int64_t lo, hi;
+        ring_chunk_range(n, p, me, &lo, &hi);
+        int64_t a = lo + k * P, b = a + P < hi ? a + P : hi;
+        if (a < b)
+            memcpy(r->shm_slot[me] + half + (size_t)(me * P) * es, bytes + (size_t)a * es,
+                   es * (size_t)(b - a));
+        shm_sync(r);
+        for (int c = 0; c < p; c++) {
+            ring_chunk_range(n, p, c, &lo, &hi);
+            a = lo + k * P;
+            b = a + P < hi ? a + P : hi;
+            if (c != me && a < b)
+                memcpy(bytes + (size_t)a * es, r->shm_slot[c] + half + (size_t)(c * P) * es,
+                       es * (size_t)(b - a));
+        }
+    }
+}
