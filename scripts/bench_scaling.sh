@@ -4,8 +4,10 @@
 # reduced during backward (overlap on) and after it (overlap off). Prints the
 # JSON lines of every run, then a Markdown table: samples/s, efficiency
 # (samples/s at p ranks / (p x samples/s at 1 rank), overlap on), the
-# reduction time left after backward with and without overlap, and the share
-# of it that overlap hides.
+# reduction of all buckets alone (after a barrier), the time left after
+# backward with and without overlap (which also holds waiting for a slower
+# rank), and the share of the reduction hidden: 1 - min(wait with overlap,
+# reduction alone) / reduction alone.
 #
 # Usage: scripts/bench_scaling.sh [ranks...]        (default: 1 2 4)
 #
@@ -44,16 +46,19 @@ runs = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
 by = {(r["ranks"], r["overlap"]): r for r in runs}
 base = by.get((1, 1))
 print()
-print("| ranks | samples/s | efficiency | step (s) | reduction after backward, overlap off (ms) "
-      "| same, overlap on (ms) | hidden | hook time (ms) | step-time gain / reduction |")
-print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+print("| ranks | samples/s | efficiency | step (s) | reduction alone (ms) | wait after backward, "
+      "overlap off (ms) | same, overlap on (ms) | hidden | hook time (ms) | step time, overlap off (s) |")
+print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 for p in sorted({r["ranks"] for r in runs}):
     on, off = by.get((p, 1)), by.get((p, 0))
     if not on or not off:
         continue
     eff = on["samples_per_s"] / (p * base["samples_per_s"]) if base else float("nan")
-    hidden = 1 - on["wait_ms"] / off["wait_ms"] if off["wait_ms"] > 0 else float("nan")
-    gain = ((off["step_s"] - on["step_s"]) * 1e3 / off["wait_ms"]) if off["wait_ms"] > 0 else float("nan")
-    print(f"| {p} | {on['samples_per_s']:.1f} | {eff:.1%} | {on['step_s']:.3f} | {off['wait_ms']:.1f} "
-          f"| {on['wait_ms']:.1f} | {hidden:.0%} | {on['hook_ms']:.1f} | {gain:.0%} |")
+    alone = on["reduce_alone_ms"]
+    # Exposed = what is left after backward with overlap, at most the
+    # reduction itself (the rest of the wait is a slower rank's backward).
+    hidden = f"{1 - min(on['wait_ms'], alone) / alone:.0%}" if p > 1 and alone > 0 else "-"
+    print(f"| {p} | {on['samples_per_s']:.1f} | {eff:.1%} | {on['step_s']:.3f} | {alone:.1f} "
+          f"| {off['wait_ms']:.1f} | {on['wait_ms']:.1f} | {hidden} | {on['hook_ms']:.1f} "
+          f"| {off['step_s']:.3f} |")
 PY

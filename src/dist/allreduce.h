@@ -37,12 +37,15 @@
  * MPI_Allreduce's within rounding, since its order is another.)
  *
  * Large buffers: every chunk message is cut into segments of at most
- * `segment` elements. In a reduce-scatter step the receive of segment s+1 is
- * posted into the second workspace buffer before segment s is added from the
- * first, so the transfer of s+1 can overlap the addition of s; no message count
- * exceeds INT_MAX. Waiting is plain MPI_Wait, no spinning of our own: when
- * a node is oversubscribed Open MPI sets mpi_yield_when_idle by itself, so a
- * waiting rank yields its core while it polls.
+ * `segment` elements. ring_reduce_scatter runs them as one pipeline through
+ * all p-1 steps (allreduce_nb.h: segment s of step k+1 leaves as soon as
+ * segment s of step k has been added, up to RING_WORK messages in flight
+ * each way); the reference twin ring_reduce_scatter_ref finishes each step
+ * before the next (the receive of segment s+1 is posted into the second
+ * workspace buffer before segment s is added). No message count exceeds
+ * INT_MAX. Waiting is plain MPI_Wait, no spinning of our own: when a node is
+ * oversubscribed Open MPI sets mpi_yield_when_idle by itself, so a waiting
+ * rank yields its core while it polls.
  *
  *   ring r;
  *   ring_init(&r, &c, params_count, 0);            // every rank, once
@@ -106,6 +109,7 @@ typedef struct ring {
     MPI_Win shm_win; /* MPI_WIN_NULL until allocated; owned */
     char **shm_slot; /* p pointers: each rank's slot in the window; owned */
     size_t shm_half; /* bytes of one half of a slot (double-buffered) */
+    int shm_next;    /* the half the next block uses (alternates across calls) */
 } ring;
 
 /* Prepares `r` (caller-owned storage) for reductions over the ranks of `c`:

@@ -16,10 +16,10 @@
  *   3. sync; every rank copies piece q of slot q, for every q != itself,
  *      into its buffer.
  *
- * The halves alternate, so copying block k out and block k+1 in never touch
- * the same memory and two syncs per block suffice (the sync after block
- * k+1's copy-in comes after every rank finished block k's copy-out, so block
- * k+2 may reuse the half). A sync is MPI_Win_sync, MPI_Barrier, MPI_Win_sync
+ * The halves alternate, across calls too, so copying block k out and block
+ * k+1 in never touch the same memory and two syncs per block suffice (the
+ * sync after block k+1's copy-in comes after every rank finished block k's
+ * copy-out, so block k+2 may reuse the half). A sync is MPI_Win_sync, MPI_Barrier, MPI_Win_sync
  * (the unified memory model's rule for load/store access by several
  * processes). Per element each rank writes it once in, reads it p times
  * spread over the owners, and reads and writes it once out: no message
@@ -85,7 +85,8 @@ void ring_allreduce_shm(ring *r, float *buf, int64_t n) {
     ring_chunk_range(n, p, 0, &lo0, &hi0);
     const int64_t blocks = (hi0 - lo0 + P - 1) / P;
     for (int64_t k = 0; k < blocks; k++) {
-        const size_t half = (size_t)(k & 1) * r->shm_half;
+        const size_t half = (size_t)(r->shm_next & 1) * r->shm_half;
+        r->shm_next ^= 1;
         /* 1. Copy in: piece k of every other rank's chunk, at position c of
          * the half (this rank's own piece is read from buf directly). */
         float *mine = (float *)(r->shm_slot[me] + half);
@@ -136,7 +137,43 @@ void ring_allreduce_shm(ring *r, float *buf, int64_t n) {
                        sizeof(float) * (size_t)(b - a));
         }
     }
-    /* The next call's first block reuses half 0, which other ranks may still
-     * be copying out of (block blocks-2 or the last one). */
-    shm_sync(r);
+    /* No sync at the end: the halves keep alternating across calls, so the
+     * next call's first block writes the half whose last copy-out every rank
+     * finished before the sync after this call's last copy-in. */
+}
+
+/* The all-gather: block k holds piece k of every rank's chunk, each at its
+ * owner's position; only the owner writes its piece, so one sync per block
+ * separates the copy-in from the copy-out (the halves alternate as above). */
+void ring_allgather_shm(ring *r, void *buf, int64_t n, size_t es) {
+    HEED_ASSERT(r->single_node);
+    const int p = r->size, me = r->rank;
+    if (p == 1 || n == 0)
+        return;
+    if (r->shm_win == MPI_WIN_NULL)
+        shm_alloc(r);
+    char *bytes = buf;
+    const int64_t P = (int64_t)(r->shm_half / (size_t)p / es);
+    int64_t lo0, hi0;
+    ring_chunk_range(n, p, 0, &lo0, &hi0);
+    const int64_t blocks = (hi0 - lo0 + P - 1) / P;
+    for (int64_t k = 0; k < blocks; k++) {
+        const size_t half = (size_t)(r->shm_next & 1) * r->shm_half;
+        r->shm_next ^= 1;
+        int64_t lo, hi;
+        ring_chunk_range(n, p, me, &lo, &hi);
+        int64_t a = lo + k * P, b = a + P < hi ? a + P : hi;
+        if (a < b)
+            memcpy(r->shm_slot[me] + half + (size_t)(me * P) * es, bytes + (size_t)a * es,
+                   es * (size_t)(b - a));
+        shm_sync(r);
+        for (int c = 0; c < p; c++) {
+            ring_chunk_range(n, p, c, &lo, &hi);
+            a = lo + k * P;
+            b = a + P < hi ? a + P : hi;
+            if (c != me && a < b)
+                memcpy(bytes + (size_t)a * es, r->shm_slot[c] + half + (size_t)(c * P) * es,
+                       es * (size_t)(b - a));
+        }
+    }
 }
