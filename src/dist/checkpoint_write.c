@@ -48,13 +48,6 @@ static void crash_point(const comm *c, const char *stage, int64_t step) {
     raise(SIGKILL);
 }
 
-static hid_t dxpl_collective(void) {
-    hid_t dxpl = H5Pcreate(H5P_DATASET_XFER);
-    HEED_H5_CHECK(dxpl, "transfer list");
-    HEED_H5_CHECK(H5Pset_dxpl_mpio(dxpl, H5FD_MPIO_COLLECTIVE), "transfer list");
-    return dxpl;
-}
-
 /* Collective: writes rows [lo, hi) of a float dataset of shape dims[0..nd)
  * from buf (the rows, contiguous); an empty range still joins the call. */
 static void write_rows(hid_t d, hid_t dxpl, int nd, const hsize_t *dims, hsize_t lo, hsize_t hi,
@@ -186,7 +179,7 @@ void ckpt_write_file(const comm *c, const char *path, const ckpt_meta *meta, con
                  strerror(errno));
     HEED_MPI_CHECK(MPI_Barrier(c->mpi));
 
-    hid_t fapl = ckpt_fapl_mpio(c);
+    hid_t fapl = ckpt_fapl_mpio(c, true);
     hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
     if (f < 0)
         HEED_DIE(HEED_EXIT_INTERNAL,
@@ -194,7 +187,7 @@ void ckpt_write_file(const comm *c, const char *path, const ckpt_meta *meta, con
                  "writable?)",
                  tmp);
     HEED_H5_CHECK(H5Pclose(fapl), tmp);
-    hid_t dxpl = dxpl_collective();
+    hid_t dxpl = ckpt_dxpl();
     crash_point(c, "created", meta->step);
 
     /* Parameters: rank r writes rows chunk r of every tensor. */

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Checkpoint write/read speed (bench/bench_checkpoint.c) at 1, 2 and 4 ranks
+# (or those given) for ~100 MB of parameters + Adam moments, against the
+# sequential write speed `dd` measures on the same disk (with fdatasync, as
+# the checkpoint's fsync). Prints Markdown for docs/benchmarks.md.
+#
+# Usage: scripts/bench_checkpoint.sh [DIR] [ranks...]
+#   DIR defaults to build/ (the disk checkpoints would go to: pass RUNDIR).
+# Environment: BUILD_DIR (default build), MB (default 100), ITERS (default 3),
+#              MPIRUN_ARGS (extra mpirun options).
+set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+cd "$HEED_ROOT"
+
+build=${BUILD_DIR:-build}
+dir=${1:-$build}
+shift || true
+ranks=("$@")
+[ ${#ranks[@]} -gt 0 ] || ranks=(1 2 4)
+mb=${MB:-100}
+iters=${ITERS:-3}
+flags=(--oversubscribe)
+[ "$(id -u)" = 0 ] && flags+=(--allow-run-as-root)
+
+echo "dd (sequential write of ${mb} MB, bs=1M, conv=fdatasync) to $dir:"
+for _ in 1 2 3; do
+  dd if=/dev/zero of="$dir/dd-bench.tmp" bs=1M count="$mb" conv=fdatasync 2>&1 | tail -1
+done
+rm -f "$dir/dd-bench.tmp"
+echo
+echo "| ranks | MB | write s | write MB/s | read s | read MB/s |"
+echo "|------:|---:|--------:|-----------:|-------:|----------:|"
+for p in "${ranks[@]}"; do
+  mpirun "${flags[@]}" ${MPIRUN_ARGS:-} -n "$p" "$build/bench/bench_checkpoint" \
+    --dir "$dir" --mb "$mb" --iters "$iters"
+done
