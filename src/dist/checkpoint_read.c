@@ -216,7 +216,8 @@ bool ckpt_read_state(const comm *c, const char *path, params *ps, adam_state *ad
          "architecture?)",
          path, (unsigned long long)info.nlinks, ps->count);
     for (int i = 0; i < ps->count; i++)
-        if (!read_param(g, H5P_DEFAULT, path, ps->tensors[i], ps->data + ps->offset[i], err, errlen))
+        if (!read_param(g, H5P_DEFAULT, path, ps->tensors[i], ps->data + ps->offset[i], err,
+                        errlen))
             goto done;
     NEED(numel == ps->numel, "%s: flat parameter buffer of %lld floats, the model has %lld", path,
          (long long)numel, (long long)ps->numel);

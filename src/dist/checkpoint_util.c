@@ -21,7 +21,7 @@ uint64_t ckpt_checksum(const float *x, int64_t first, int64_t n) {
     for (int64_t i = 0; i < n; i++) {
         uint32_t bits;
         memcpy(&bits, &x[i], sizeof bits);
-        sum += mix64(mix64((uint64_t)(first + i)) ^ (uint64_t)bits);
+        sum += mix64(((uint64_t)(first + i) << 32) ^ (uint64_t)bits);
     }
     return sum;
 }
