@@ -500,6 +500,11 @@ int cmd_train(int argc, char **argv) {
     int64_t start_step = 0;
     if (r.rc.resume[0] && !resume(&r, &start_step, err, sizeof err))
         return finish_bad_input(&r.comm, err);
+    if (start_step >= r.total_steps && is_root(&r))
+        fprintf(stderr,
+                "heed train: the checkpoint is at step %lld, --steps/--epochs ask for %lld: "
+                "nothing to train\n",
+                (long long)start_step, (long long)r.total_steps);
     ckpt_signal_install();
     r.fault = debug_fault_from_env();
     r.wd = watchdog_create(&r.comm, r.rc.collective_timeout);

@@ -4,7 +4,7 @@
 # each stage, `--resume auto` finds a usable checkpoint - step 3 when the
 # job died before the rename, step 6 after it - skips the leftover .tmp,
 # and finishes with the same parameters as an uninterrupted run.
-source "$(dirname "$0")/e2e_common.sh" "$@"
+source "$(dirname "$0")/common.sh" "$@"
 
 heed_train 2 "$work/ref" --ckpt-every 3
 [ "$rc" -eq 0 ] || fail "reference run exit $rc: $(tail -3 "$work/ref.log")"

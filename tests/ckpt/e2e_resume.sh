@@ -3,7 +3,7 @@
 # fewer and more ranks (2 -> 1, 2 -> 3), keep-K retention, --resume auto
 # skipping a truncated and a corrupt checkpoint with a warning, and refusals
 # (exit 2) of a broken explicit path and of another architecture.
-source "$(dirname "$0")/e2e_common.sh" "$@"
+source "$(dirname "$0")/common.sh" "$@"
 
 # Reference: 10 uninterrupted steps on 2 ranks, checkpoints at 3, 6, 9, 10.
 heed_train 2 "$work/ref" --ckpt-every 3 --keep 2 --keep-every 6

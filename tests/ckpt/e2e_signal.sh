@@ -8,7 +8,7 @@
 #    and a checkpoint;
 #  - heed export writes the parameters alone (read back with h5py), and
 #    heed eval --ckpt reproduces the run's own test accuracy.
-source "$(dirname "$0")/e2e_common.sh" "$@"
+source "$(dirname "$0")/common.sh" "$@"
 
 heed_train 2 "$work/ref"
 [ "$rc" -eq 0 ] || fail "reference run exit $rc: $(tail -3 "$work/ref.log")"

@@ -1,6 +1,6 @@
 # Shared by the e2e_*.sh checkpoint scripts: a tiny ViT on a tiny image
 # dataset, in exact mode (bitwise equal at any rank count).
-# Usage: source e2e_common.sh HEED MAKE_DATASET WORKDIR
+# Usage: source common.sh HEED MAKE_DATASET WORKDIR
 set -uo pipefail
 heed=$1
 make_dataset=$2
