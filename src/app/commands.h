@@ -8,5 +8,6 @@ int cmd_train(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);
 int cmd_models(int argc, char **argv);
 int cmd_doctor(int argc, char **argv);
+int cmd_tokenize(int argc, char **argv);
 
 #endif
