@@ -12,6 +12,7 @@ rm -rf "$work"
 mkdir -p "$work"
 vocab=tests/fixtures/bert_vocab.txt
 long=$(printf 'a%.0s' $(seq 1 120))
+# shellcheck disable=SC1111 # the curly quotes are test input
 cat > "$work/text.txt" <<TXT
 Hello, World! The cat sat on the mat.
 Café naïve ÉLAN résumé Zürich Ångström
