@@ -12,6 +12,7 @@ bench=${BUILD_DIR:-build}/bench/bench_model
 export OMP_WAIT_POLICY=PASSIVE
 declare -A configs=(
   [transformer]="--model transformer --batch 64 --len 64 --vocab 8000 --dim 128 --depth 2 --heads 4 --ffn 512"
+  [bert]="--model bert --batch 64 --len 64 --vocab 8000 --dim 128 --depth 2 --heads 4 --ffn 512"
   [vit]="--model vit --batch 64 --image 28 --channels 1 --patch 4 --dim 64 --depth 4 --heads 4 --ffn 128"
   [cbam_cnn]="--model cbam_cnn --batch 64 --image 28 --channels 1 --width 32"
   [resnet20]="--model resnet20 --batch 64 --image 28 --channels 1"
@@ -20,7 +21,7 @@ declare -A configs=(
 )
 echo "| model | threads | heed samples/s | PyTorch samples/s | ratio |"
 echo "|---|---|---|---|---|"
-for name in ${MODELS:-transformer vit cbam_cnn resnet20 bilstm bigru}; do
+for name in ${MODELS:-transformer vit cbam_cnn resnet20 bilstm bigru bert}; do
   args="${configs[$name]} --threads $threads --steps $steps"
   h=$("$bench" $args | sed -n 's/.*"samples_per_s": \([0-9.]*\).*/\1/p')
   p=$(/usr/bin/python3 scripts/bench_torch.py $args | sed -n 's/.*"samples_per_s": \([0-9.]*\).*/\1/p')

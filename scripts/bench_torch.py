@@ -113,6 +113,44 @@ class BiRNN(nn.Module):
         return self.head((w.unsqueeze(-1) * h).sum(1))
 
 
+class PostNormBlock(nn.Module):
+    """BERT's encoder layer: ln1(x + attn(x)); ln2(x + ffn(x))."""
+
+    def __init__(self, dim, heads, ffn):
+        super().__init__()
+        self.ln1, self.ln2 = nn.LayerNorm(dim, eps=1e-12), nn.LayerNorm(dim, eps=1e-12)
+        self.attn = Attention(dim, heads)
+        self.fc1, self.fc2 = nn.Linear(dim, ffn), nn.Linear(ffn, dim)
+
+    def forward(self, x, mask):
+        x = self.ln1(x + self.attn(x, mask))
+        return self.ln2(x + self.fc2(F.gelu(self.fc1(x))))
+
+
+class Bert(nn.Module):
+    """heed's `bert`: token + position + segment embeddings, layer norm,
+    post-norm blocks, tanh pooler over [CLS], linear head."""
+
+    def __init__(self, a):
+        super().__init__()
+        self.tok = nn.Embedding(a.vocab, a.dim)
+        self.pos = nn.Embedding(a.len, a.dim)
+        self.seg = nn.Embedding(2, a.dim)
+        self.ln = nn.LayerNorm(a.dim, eps=1e-12)
+        self.blocks = nn.ModuleList(PostNormBlock(a.dim, a.heads, a.ffn) for _ in range(a.depth))
+        self.pooler = nn.Linear(a.dim, a.dim)
+        self.head = nn.Linear(a.dim, a.classes)
+
+    def forward(self, ids):
+        mask = (ids == 0).float() * -1e9
+        T = ids.shape[1]
+        x = self.tok(ids) + self.seg(torch.zeros_like(ids)) + self.pos.weight[:T]
+        x = self.ln(x)
+        for b in self.blocks:
+            x = b(x, mask)
+        return self.head(torch.tanh(self.pooler(x[:, 0])))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", default="transformer")
@@ -135,6 +173,9 @@ def main():
         x = torch.randn(a.batch, a.channels, a.image, a.image)
     elif a.model in ("bilstm", "bigru"):
         m = BiRNN(a, nn.LSTM if a.model == "bilstm" else nn.GRU)
+        x = torch.randint(5, a.vocab, (a.batch, a.len))
+    elif a.model == "bert":
+        m = Bert(a)
         x = torch.randint(5, a.vocab, (a.batch, a.len))
     else:
         raise SystemExit(f"bench_torch.py: no PyTorch twin for model {a.model}")

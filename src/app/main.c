@@ -20,6 +20,7 @@ static void usage(FILE *out) {
             "  inspect  FILE.h5              check a dataset against docs/data-format.md\n"
             "  models                        list models and their options\n"
             "  doctor   [--out RUNDIR]       preflight checks (run it under mpirun like the job)\n"
+            "  tokenize --vocab vocab.txt    BERT WordPiece: text lines on stdin -> ids\n"
             "  help                          this text; `heed train --help` lists options\n\n"
             "exit codes: 0 ok, 1 internal error, 2 bad input, 3 preempted (checkpoint written),\n"
             "            4 hang or dead rank, 5 NaN/Inf in the loss\n");
@@ -45,6 +46,8 @@ int main(int argc, char **argv) {
         return cmd_models(argc - 2, argv + 2);
     if (!strcmp(cmd, "doctor"))
         return cmd_doctor(argc - 2, argv + 2);
+    if (!strcmp(cmd, "tokenize"))
+        return cmd_tokenize(argc - 2, argv + 2);
     if (!strcmp(cmd, "help") || !strcmp(cmd, "--help")) {
         usage(stdout);
         return HEED_EXIT_OK;
