@@ -204,8 +204,9 @@ static int train_loop(run *r, int64_t start_step) {
         float lr = lr_at(sched, rc->lr, step, rc->warmup, r->total_steps);
         watchdog_arm(r->wd, step, "train step (loss and gradient all-reduce)");
         step_result sr = trainer_step(&r->trainer, blk, global_n, step, lr, rc->clip);
-        watchdog_disarm(r->wd);
         samples_since_log += global_n;
+        if (!sr.finite)
+            watchdog_disarm(r->wd);
         if (!sr.finite && !strcmp(rc->on_nonfinite, "skip")) {
             /* sr.finite is one verdict reached by all ranks before the update:
              * every rank skips the same step and the parameters are unchanged. */
@@ -233,8 +234,12 @@ static int train_loop(run *r, int64_t start_step) {
         bool last = step + 1 == r->total_steps;
         debug_signal(r, step);
         bool preempted = ckpt_signal_agree(&r->comm);
-        if (preempted || last || (rc->ckpt_every && (step + 1) % rc->ckpt_every == 0))
+        watchdog_disarm(r->wd);
+        if (preempted || last || (rc->ckpt_every && (step + 1) % rc->ckpt_every == 0)) {
+            watchdog_arm(r->wd, step, "checkpoint write (collective HDF5)");
             save_checkpoint(r, step + 1, lr);
+            watchdog_disarm(r->wd);
+        }
         if (preempted) {
             if (is_root(r)) {
                 progress_end(&r->metrics);
