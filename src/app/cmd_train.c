@@ -2,6 +2,8 @@
  * cmd_train.c - `heed train`: options, data, model, the training loop,
  * evaluation, metrics and curves.
  */
+#define _GNU_SOURCE /* sched_getaffinity, CPU_COUNT (default_threads) */
+
 #include "app/commands.h"
 #include "app/config.h"
 #include "app/curves.h"
@@ -19,6 +21,7 @@
 #include <cblas.h>
 #include <errno.h>
 #include <math.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,9 +78,16 @@ static void make_dirs(const char *path) {
         HEED_DIE(HEED_EXIT_BAD_INPUT, "cannot create directory '%s': %s", buf, strerror(errno));
 }
 
+/* Cores of the node / ranks on it, but never more than the cores this rank
+ * is bound to: Open MPI binds each of 1-2 ranks to one core, and 8 threads
+ * on one core are slower than 1. */
 static int default_threads(const comm *c) {
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     int t = (int)(cores / (c->local_size > 0 ? c->local_size : 1));
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) < t)
+        t = CPU_COUNT(&set);
     return t > 0 ? t : 1;
 }
 
