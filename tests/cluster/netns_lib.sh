@@ -15,11 +15,21 @@ netns_up() {
   [ "$(id -u)" = 0 ] || { echo "SKIP: network namespaces need root"; return 77; }
   command -v ip >/dev/null || { echo "SKIP: ip (iproute2) not found: scripts/setup.sh --with-slurm installs it"; return 77; }
   command -v unshare >/dev/null || { echo "SKIP: unshare (util-linux) not found"; return 77; }
-  local id=$(($$ % 10000))
-  net=10.233.$(($$ % 250))
-  br=hbr$id
+  local id try
   nss=()
-  err=$(ip link add "$br" type bridge 2>&1) || { echo "SKIP: cannot create a bridge: ip link add $br type bridge: $err"; return 77; }
+  br=
+  # A free name and subnet: tests may run at the same time.
+  for try in 1 2 3 4 5 6 7 8; do
+    id=$((RANDOM % 10000))
+    net=10.233.$((RANDOM % 250))
+    ip -o addr 2>/dev/null | grep -q " $net\." && continue
+    if err=$(ip link add "hbr$id" type bridge 2>&1); then
+      br=hbr$id
+      break
+    fi
+    grep -qi "exists" <<<"$err" || { echo "SKIP: cannot create a bridge: ip link add hbr$id type bridge: $err"; return 77; }
+  done
+  [ -n "$br" ] || { echo "FAIL: no free bridge name or subnet after $try tries"; return 1; }
   ip link set "$br" up && ip addr add "$net.254/24" dev "$br" || { echo "FAIL: configuring $br"; return 1; }
   for ((i = 0; i < hosts; i++)); do
     ns=heed$id-h$i
