@@ -207,6 +207,8 @@ static int train_loop(run *r, int64_t start_step) {
         int64_t global_n = 0;
         r->step_now = step;
         fault_kind fault = debug_fault_hit(&r->fault, r->comm.rank, step);
+        if (fault == FAULT_SKIP)
+            continue;
         watchdog_arrive(r->wd, step, "train step");
         const sample_block *blk = data_feed_train_batch(r->data, epoch, in_epoch, &global_n);
         if (fault == FAULT_NAN && blk->n > 0 && blk->images)
