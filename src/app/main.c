@@ -15,6 +15,8 @@ static void usage(FILE *out) {
             "  train    --model NAME --data FILE.h5 [--config run.ini] [--out RUNDIR] ...\n"
             "  eval     --ckpt PATH --data FILE.h5 [--split test]   evaluate a checkpoint\n"
             "  export   CKPT --out FILE.h5   the parameters of a checkpoint alone\n"
+            "  explain  --ckpt PATH --data FILE.h5 [--split test] --samples I..J --out DIR\n"
+            "                                attention maps of chosen samples (HDF5, PNG, HTML)\n"
             "  inspect  FILE.h5              check a dataset against docs/data-format.md\n"
             "  models                        list models and their options\n"
             "  doctor   [--out RUNDIR]       preflight checks (run it under mpirun like the job)\n"
@@ -35,6 +37,8 @@ int main(int argc, char **argv) {
         return cmd_inspect(argc - 2, argv + 2);
     if (!strcmp(cmd, "eval"))
         return cmd_eval(argc - 2, argv + 2);
+    if (!strcmp(cmd, "explain"))
+        return cmd_explain(argc - 2, argv + 2);
     if (!strcmp(cmd, "export"))
         return cmd_export(argc - 2, argv + 2);
     if (!strcmp(cmd, "models"))
