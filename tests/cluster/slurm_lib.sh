@@ -14,6 +14,9 @@
 #                    With them: one slurmd per node inside network namespace
 #                    NETNS with host name NAME at ADDR (tests/cluster/
 #                    netns_lib.sh), slurmctld here at $SL_CTLD_ADDR.
+#   slurm_wait JOB S wait up to S seconds for JOB to end (polling every
+#                    0.5 s: sbatch --wait backs off to tens of seconds);
+#                    sets job_state and job_exit ("0:0"); 0 when COMPLETED
 #   slurm_down       stop what slurm_up started (by pid), keep the logs
 #   slurm_logs       print the tails of the daemon logs (for failures)
 
@@ -122,6 +125,22 @@ CONF
   echo "FAIL: the Slurm node(s) $nodes did not become idle in 30 s"
   sinfo 2>&1
   slurm_logs
+  return 1
+}
+
+slurm_wait() {
+  local job=$1 secs=$2 i info
+  job_state= job_exit=
+  for ((i = 0; i < secs * 2; i++)); do
+    info=$(scontrol show job "$job" 2>/dev/null)
+    job_state=$(sed -n 's/.*JobState=\([A-Z_]*\).*/\1/p' <<<"$info")
+    job_exit=$(sed -n 's/.* ExitCode=\([0-9:]*\).*/\1/p' <<<"$info")
+    case $job_state in
+      COMPLETED) return 0 ;;
+      FAILED | CANCELLED | TIMEOUT | NODE_FAIL | OUT_OF_MEMORY | BOOT_FAIL | DEADLINE) return 1 ;;
+    esac
+    sleep 0.5
+  done
   return 1
 }
 

@@ -37,13 +37,15 @@ export HEED_BIN=$heed HEED_MODEL=vit HEED_DATA=$tiny_data HEED_OUT=$work/run
 export HEED_ARGS="--steps 40 --batch-size 32 --dim 16 --depth 1 --heads 2 --ffn 32 --patch 4 --log-every 10 --lr 3e-3 --warmup 0"
 export HEED_IFACE=$net.0/24 HEED_MPIRUN_ARGS="--mca btl tcp,self" HEED_SLURM_DIR=$repo/slurm
 rx_before=$(ip netns exec "${nss[1]}" cat /sys/class/net/eth0/statistics/rx_bytes)
-timeout 180 sbatch --wait --nodes=2 --ntasks-per-node=1 --cpus-per-task=1 \
-  --output="$work/job.out" --chdir="$work" "$repo/slurm/train_multinode.sbatch"
+job=$(sbatch --parsable --nodes=2 --ntasks-per-node=1 --cpus-per-task=1 \
+  --output="$work/job.out" --chdir="$work" "$repo/slurm/train_multinode.sbatch") || fail "sbatch failed"
+echo "submitted job $job"
+slurm_wait "$job" 180
 rc=$?
 rx_after=$(ip netns exec "${nss[1]}" cat /sys/class/net/eth0/statistics/rx_bytes)
 echo "---- job output"
 grep -v '^step ' "$work/job.out" 2>/dev/null | grep -v ' = ' | head -40
-[ "$rc" = 0 ] || { slurm_logs; fail "sbatch --wait: exit $rc"; }
+[ "$rc" = 0 ] || { slurm_logs; fail "job $job ended $job_state (exit code $job_exit)"; }
 grep -q "^heed: job [0-9]* (restart 0) on h\[0-1\]: 2 ranks x 1 threads" "$work/job.out" ||
   fail "the job log does not show 2 ranks on h[0-1]"
 
