@@ -18,21 +18,24 @@ debug_fault debug_fault_from_env(void) {
     long long rank, step;
     char tail;
     if (sscanf(v, "%15[a-z]:%lld:%lld%c", kind, &rank, &step, &tail) != 3 || rank < 0 || step < 0)
-        HEED_DIE(
-            HEED_EXIT_BAD_INPUT,
-            "HEED_DEBUG_FAULT='%s': expected KIND:RANK:STEP with KIND stall, kill, sleep or nan",
-            v);
+        HEED_DIE(HEED_EXIT_BAD_INPUT,
+                 "HEED_DEBUG_FAULT='%s': expected KIND:RANK:STEP with KIND stall, kill, sleep, "
+                 "skip or nan",
+                 v);
     if (!strcmp(kind, "stall"))
         f.kind = FAULT_STALL;
     else if (!strcmp(kind, "kill"))
         f.kind = FAULT_KILL;
     else if (!strcmp(kind, "sleep"))
         f.kind = FAULT_SLEEP;
+    else if (!strcmp(kind, "skip"))
+        f.kind = FAULT_SKIP;
     else if (!strcmp(kind, "nan"))
         f.kind = FAULT_NAN;
     else
         HEED_DIE(HEED_EXIT_BAD_INPUT,
-                 "HEED_DEBUG_FAULT='%s': unknown kind '%s' (stall, kill, sleep, nan)", v, kind);
+                 "HEED_DEBUG_FAULT='%s': unknown kind '%s' (stall, kill, sleep, skip, nan)", v,
+                 kind);
     f.rank = (int)rank;
     f.step = step;
     return f;
@@ -45,6 +48,7 @@ fault_kind debug_fault_hit(const debug_fault *f, int rank, int64_t step) {
             f->kind == FAULT_STALL   ? "stalls"
             : f->kind == FAULT_KILL  ? "kills itself (SIGKILL)"
             : f->kind == FAULT_SLEEP ? "sleeps 10 s"
+            : f->kind == FAULT_SKIP  ? "skips the step"
                                      : "poisons its input with NaN",
             (long long)step);
     fflush(stderr);

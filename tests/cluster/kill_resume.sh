@@ -8,12 +8,9 @@
 #     which hangs (exit 4) a run that started again from step 0 instead of
 #     resuming: it must exit 0 and end with exactly the reference's last
 #     train and eval metrics.
-# Skips (77) while heed train has no --ckpt-every (branch ckpt not merged).
 heed=$1
 work=$2
 . "$(dirname "$0")/lib.sh"
-"$heed" train --help 2>/dev/null | grep -q -- '--ckpt-every ' ||
-  skip "PENDING: this heed train has no --ckpt-every/--resume yet (branch ckpt not merged); the test enables itself once it has"
 
 args=("${train_args[@]}" --steps 40 --ckpt-every 10 --keep 3)
 rm -rf "$work/ref" "$work/run"

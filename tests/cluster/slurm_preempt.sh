@@ -4,31 +4,16 @@
 # signal is sent the way --signal=B:USR1@120 sends it (to the batch shell:
 # scancel --signal=USR1 --batch). The script passes it to mpirun and the
 # ranks, heed checkpoints and exits 3, the script requeues the job, and the
-# requeued job (restart 1) resumes from the checkpoint with --resume auto.
-#
-#   slurm_preempt.sh HEED WORK fake   tests the Slurm side with
-#                                     tests/cluster/fake_heed.sh, which keeps
-#                                     heed's preemption contract
-#   slurm_preempt.sh HEED WORK real   the real heed: the resumed job must end
-#                                     with the metrics of an uninterrupted run;
-#                                     skips (77) while heed train has no
-#                                     --ckpt-every (checkpoints not merged)
+# requeued job (restart 1) resumes from the checkpoint with --resume auto
+# and must end with exactly the metrics of an uninterrupted run.
 heed=$1
 work=$2
-mode=${3:-real}
 . "$(dirname "$0")/lib.sh"
 . "$here/slurm_lib.sh"
 repo=$(cd "$here/../.." && pwd)
 
 args="--steps 40 --batch-size 32 --dim 16 --depth 1 --heads 2 --ffn 32 --patch 4 --log-every 10 --lr 3e-3 --warmup 0"
-if [ "$mode" = real ]; then
-  "$heed" train --help 2>/dev/null | grep -q -- '--ckpt-every ' ||
-    skip "PENDING: this heed train has no --ckpt-every/--resume yet (branch ckpt not merged); the test enables itself once it has"
-  args+=" --ckpt-every 5 --keep 3 --collective-timeout 60"
-  bin=$heed
-else
-  bin=$here/fake_heed.sh
-fi
+args+=" --ckpt-every 5 --keep 3 --collective-timeout 60"
 
 tmp=$(mktemp -d /tmp/heed-slurm.XXXXXX)
 cleanup() {
@@ -45,29 +30,24 @@ export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 # mpirun sleeps ~2x this after a rank exits 3 (train.sbatch's default is 20).
 export OMPI_MCA_odls_base_sigkill_timeout=2
 
-if [ "$mode" = real ]; then
-  rm -rf "$work/ref"
-  out=$(timeout 120 mpirun "${mpi_flags[@]}" -n 2 "$heed" train --model vit --data "$tiny_data" \
-    $args --out "$work/ref" 2>&1) || fail "the uninterrupted reference run failed: $out"
-fi
+rm -rf "$work/ref"
+# shellcheck disable=SC2086 # $args is a list of options
+out=$(timeout 120 mpirun "${mpi_flags[@]}" -n 2 "$heed" train --model vit --data "$tiny_data" \
+  $args --out "$work/ref" 2>&1) || fail "the uninterrupted reference run failed: $out"
 
 rm -rf "$work/run" "$work/job.out"
 # sleep:0:12 holds rank 0 at step 12 for up to 10 s, after the checkpoints
 # of steps 5 and 10: the signal arrives at a known point, and a job that
 # restarted from the beginning instead of resuming would sleep there twice.
-export HEED_BIN=$bin HEED_MODEL=vit HEED_DATA=$tiny_data HEED_OUT=$work/run HEED_ARGS=$args
+export HEED_BIN=$heed HEED_MODEL=vit HEED_DATA=$tiny_data HEED_OUT=$work/run HEED_ARGS=$args
 export HEED_DEBUG_FAULT=sleep:0:12
 job=$(sbatch --parsable --output="$work/job.out" --chdir="$work" "$repo/slurm/train.sbatch") ||
   fail "sbatch failed"
 echo "submitted job $job"
 ready=0
 for _ in $(seq 240); do
-  if [ "$mode" = real ]; then
-    grep -q "rank 0 sleeps 10 s at step 12" "$work/job.out" 2>/dev/null &&
-      [ -n "$(ls "$work/run/checkpoints" 2>/dev/null)" ] && ready=1
-  else
-    [ -e "$work/run/training-rank-0" ] && [ -e "$work/run/training-rank-1" ] && ready=1
-  fi
+  grep -q "rank 0 sleeps 10 s at step 12" "$work/job.out" 2>/dev/null &&
+    [ -n "$(ls "$work/run/checkpoints" 2>/dev/null)" ] && ready=1
   [ "$ready" = 1 ] && break
   sleep 0.25
 done
@@ -90,18 +70,13 @@ grep -v '^step ' "$work/job.out" | head -60
 grep -q "preempted after a checkpoint; requeueing job $job" "$work/job.out" || fail "the job was not requeued by the script"
 grep -q "^heed: job $job (restart 1)" "$work/job.out" || fail "no restart 1 in the job log"
 grep -q "^heed: finished with exit code 0" "$work/job.out" || fail "the requeued job did not finish with 0"
-if [ "$mode" = real ]; then
-  [ "$(grep -c 'rank 0 sleeps 10 s at step 12' "$work/job.out")" = 1 ] ||
-    fail "step 12 ran twice: the requeued job did not resume after the preemption checkpoint"
-  last() { grep -E "\"kind\":\"$1\",\"step\":40," "$2" | tail -1 | sed -E 's/"(samples_per_s|elapsed_s)":[0-9.e+-]+,?//g'; }
-  for kind in train eval; do
-    [ -n "$(last $kind "$work/ref/metrics.jsonl")" ] || fail "the reference has no $kind line at step 40"
-    [ "$(last $kind "$work/run/metrics.jsonl")" = "$(last $kind "$work/ref/metrics.jsonl")" ] ||
-      fail "$kind at step 40 differs from the uninterrupted run: $(last $kind "$work/run/metrics.jsonl") vs $(last $kind "$work/ref/metrics.jsonl")"
-  done
-  echo "ok: the preempted and requeued job ends exactly like an uninterrupted one"
-else
-  grep -q "fake heed: signal USR1: checkpoint written" "$work/job.out" || fail "no checkpoint on USR1"
-  [ "$(grep -c 'resumed from' "$work/job.out")" = 2 ] || fail "not both ranks resumed"
-fi
-echo "OK: USR1 -> checkpoint -> exit 3 -> requeue -> resumed ($mode heed)"
+[ "$(grep -c 'rank 0 sleeps 10 s at step 12' "$work/job.out")" = 1 ] ||
+  fail "step 12 ran twice: the requeued job did not resume after the preemption checkpoint"
+last() { grep -E "\"kind\":\"$1\",\"step\":40," "$2" | tail -1 | sed -E 's/"(samples_per_s|elapsed_s)":[0-9.e+-]+,?//g'; }
+for kind in train eval; do
+  [ -n "$(last $kind "$work/ref/metrics.jsonl")" ] || fail "the reference has no $kind line at step 40"
+  [ "$(last $kind "$work/run/metrics.jsonl")" = "$(last $kind "$work/ref/metrics.jsonl")" ] ||
+    fail "$kind at step 40 differs from the uninterrupted run: $(last $kind "$work/run/metrics.jsonl") vs $(last $kind "$work/ref/metrics.jsonl")"
+done
+echo "ok: the preempted and requeued job ends exactly like an uninterrupted one"
+echo "OK: USR1 -> checkpoint -> exit 3 -> requeue -> resumed"
