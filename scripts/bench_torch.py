@@ -91,6 +91,20 @@ class ViT(nn.Module):
         return self.head(self.ln_f(x).mean(1))
 
 
+def count_flops(m, x, y):
+    """Matrix-product FLOPs (2 M N K each) of one forward + backward, counted
+    by PyTorch's FlopCounterMode (torch >= 2.1; None before). The same count
+    serves heed's step, which runs the same products."""
+    try:
+        from torch.utils.flop_counter import FlopCounterMode
+    except ImportError:
+        return None
+    with FlopCounterMode(display=False) as fc:
+        F.cross_entropy(m(x), y).backward()
+    m.zero_grad(set_to_none=True)
+    return fc.get_total_flops()
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", default="transformer")
@@ -113,19 +127,22 @@ def main():
     no_decay = [p for p in m.parameters() if p.dim() < 2]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.01},
                              {"params": no_decay, "weight_decay": 0.0}], lr=1e-3)
+    flops = count_flops(m, x, y)
     warmup = 3
     for s in range(warmup + a.steps):
         if s == warmup:
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
         opt.zero_grad(set_to_none=True)
         loss = F.cross_entropy(m(x), y)
         loss.backward()
         opt.step()
-    dt = time.perf_counter() - t0
+    dt, cpu = time.perf_counter() - t0, time.process_time() - c0
     print(json.dumps({"impl": "pytorch", "model": a.model, "threads": a.threads,
                       "batch": a.batch, "steps": a.steps, "seconds": round(dt, 4),
                       "samples_per_s": round(a.steps * a.batch / dt, 2),
-                      "loss": round(loss.item(), 4)}))
+                      "cpu_seconds": round(cpu, 4),
+                      "samples_per_cpu_s": round(a.steps * a.batch / cpu, 2),
+                      "loss": round(loss.item(), 4), "flops_per_step": flops}))
 
 
 if __name__ == "__main__":

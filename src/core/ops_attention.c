@@ -78,10 +78,13 @@ static void attention_forward(float *out, float *probs, float *scratch, const ui
     }
 }
 
-static void attention_backward(float *dq, float *dk, float *dv, float *dp, const float *dout,
-                               const float *probs, const uint8_t *keep, float keep_scale,
-                               const float *q, const float *k, const float *v, int B, int T, int S,
-                               int C, int NH) {
+/* dq, dk, dv += (or, with beta_* 0, =) the gradients of q, k, v. For each
+ * (b, h) the writes go dv, dq, dk, so one buffer behind several of them is
+ * right when only the first written has beta 0. */
+static void attention_backward(float *dq, float *dk, float *dv, float beta_q, float beta_k,
+                               float beta_v, float *dp, const float *dout, const float *probs,
+                               const uint8_t *keep, float keep_scale, const float *q,
+                               const float *k, const float *v, int B, int T, int S, int C, int NH) {
     int HS = C / NH;
     float scale = 1.0f / sqrtf((float)HS);
     for (int b = 0; b < B; b++) {
@@ -99,7 +102,7 @@ static void attention_backward(float *dq, float *dk, float *dv, float *dp, const
                     pv = dp;
                 }
                 cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, S, HS, T, 1.0f, pv, S, dout_bh,
-                            C, 1.0f, dv + ko, C);
+                            C, beta_v, dv + ko, C);
             }
             if (!dq && !dk)
                 continue;
@@ -123,10 +126,10 @@ static void attention_backward(float *dq, float *dk, float *dv, float *dp, const
             }
             if (dq) /* dq (T,HS) += ds (T,S) @ k (S,HS) */
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, HS, S, 1.0f, dp, S,
-                            k + ko, C, 1.0f, dq + qo, C);
+                            k + ko, C, beta_q, dq + qo, C);
             if (dk) /* dk (S,HS) += ds^T (S,T) @ q (T,HS) */
                 cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, S, HS, T, 1.0f, dp, S, q + qo,
-                            C, 1.0f, dk + ko, C);
+                            C, beta_k, dk + ko, C);
         }
     }
 }
@@ -134,9 +137,13 @@ static void attention_backward(float *dq, float *dk, float *dv, float *dp, const
 static void attention_backward_entry(void *p) {
     attention_ctx *c = p;
     float keep_scale = c->keep ? 1.0f / (1.0f - c->p_drop) : 1.0f;
-    attention_backward(c->q->grad, c->k->grad, c->v->grad, c->scratch, c->out->grad, c->probs,
-                       c->keep, keep_scale, c->q->data, c->k->data, c->v->data, c->B, c->T, c->S,
-                       c->C, c->NH);
+    /* claimed in the order each (b, h) block is written: v, q, k */
+    float beta_v = graph_grad_claim(c->v) ? 0.0f : 1.0f;
+    float beta_q = graph_grad_claim(c->q) ? 0.0f : 1.0f;
+    float beta_k = graph_grad_claim(c->k) ? 0.0f : 1.0f;
+    attention_backward(c->q->grad, c->k->grad, c->v->grad, beta_q, beta_k, beta_v, c->scratch,
+                       c->out->grad, c->probs, c->keep, keep_scale, c->q->data, c->k->data,
+                       c->v->data, c->B, c->T, c->S, c->C, c->NH);
 }
 
 /* Dropout mask of the probabilities, keyed per sample like op_dropout. */
@@ -174,7 +181,7 @@ tensor *op_attention(graph *g, tensor *q, tensor *k, tensor *v, const tensor *ma
     attention_forward(out->data, probs->data, scratch, keep, keep_scale, q->data, k->data, v->data,
                       mask ? mask->data : NULL, B, T, S, C, NH);
     if (grad) {
-        attention_ctx *c = graph_record(g, attention_backward_entry, sizeof *c, 3, in);
+        attention_ctx *c = graph_record_claims(g, attention_backward_entry, sizeof *c, 3, in, 7u);
         *c = (attention_ctx){out, q, k, v, probs->data, keep, scratch, B, T, S, C, NH, p_drop};
     }
     if (probs_out)
