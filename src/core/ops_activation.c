@@ -46,15 +46,23 @@ ACT_CLONES static void relu_forward(float *out, const float *x, int64_t n) {
 }
 
 /* Every backward below writes dx (N) = v, or with `acc` dx += v: the first
- * writer of a lazily zeroed gradient overwrites it (graph.h). ACT_STORE is
- * that choice, a constant in each clone. */
-#define ACT_STORE(dst, v, acc) ((dst) = (acc) ? (dst) + (v) : (v))
+ * writer of a lazily zeroed gradient overwrites it (graph.h). ACT_STORE
+ * makes the choice once, outside the loop: a select inside it stops gcc
+ * from vectorising. */
+#define ACT_STORE(dst, v, acc)                                                                     \
+    do {                                                                                           \
+        if (acc)                                                                                   \
+            for (int64_t i = 0; i < n; i++)                                                        \
+                (dst)[i] += (v);                                                                   \
+        else                                                                                       \
+            for (int64_t i = 0; i < n; i++)                                                        \
+                (dst)[i] = (v);                                                                    \
+    } while (0)
 
 /* dx (N) (+)= dout where x > 0 (0 at x == 0, as PyTorch) */
 ACT_CLONES static void relu_backward(float *dx, const float *dout, const float *x, int64_t n,
                                      bool acc) {
-    for (int64_t i = 0; i < n; i++)
-        ACT_STORE(dx[i], x[i] > 0.0f ? dout[i] : 0.0f, acc);
+    ACT_STORE(dx, x[i] > 0.0f ? dout[i] : 0.0f, acc);
 }
 
 /* ---- gelu, exact: x * Phi(x) ------------------------------------------ */
@@ -65,13 +73,15 @@ ACT_CLONES static void gelu_erf_forward(float *out, const float *x, int64_t n) {
 }
 
 /* d/dx x Phi(x) = Phi(x) + x phi(x) */
+static inline float gelu_erf_grad(float x) {
+    float cdf = 0.5f * (1.0f + fast_erff(x * GELU_INV_SQRT_2));
+    float pdf = GELU_INV_SQRT_2PI * fast_expf(-0.5f * x * x);
+    return cdf + x * pdf;
+}
+
 ACT_CLONES static void gelu_erf_backward(float *dx, const float *dout, const float *x, int64_t n,
                                          bool acc) {
-    for (int64_t i = 0; i < n; i++) {
-        float cdf = 0.5f * (1.0f + fast_erff(x[i] * GELU_INV_SQRT_2));
-        float pdf = GELU_INV_SQRT_2PI * fast_expf(-0.5f * x[i] * x[i]);
-        ACT_STORE(dx[i], dout[i] * (cdf + x[i] * pdf), acc);
-    }
+    ACT_STORE(dx, dout[i] * gelu_erf_grad(x[i]), acc);
 }
 
 /* ---- gelu, tanh approximation ----------------------------------------- */
@@ -86,15 +96,17 @@ ACT_CLONES static void gelu_tanh_forward(float *out, const float *x, int64_t n) 
 }
 
 /* d/dx x s(2u) = s + 2 x s (1 - s) du/dx, s = sigmoid(2u) */
+static inline float gelu_tanh_grad(float x) {
+    float x2 = x * x;
+    float u = GELU_SQRT_2_OVER_PI * (x + GELU_CUBIC * x2 * x);
+    float du = GELU_SQRT_2_OVER_PI * (1.0f + 3.0f * GELU_CUBIC * x2);
+    float s = 1.0f / (1.0f + fast_expf(-2.0f * u));
+    return s + 2.0f * x * s * (1.0f - s) * du;
+}
+
 ACT_CLONES static void gelu_tanh_backward(float *dx, const float *dout, const float *x, int64_t n,
                                           bool acc) {
-    for (int64_t i = 0; i < n; i++) {
-        float x2 = x[i] * x[i];
-        float u = GELU_SQRT_2_OVER_PI * (x[i] + GELU_CUBIC * x2 * x[i]);
-        float du = GELU_SQRT_2_OVER_PI * (1.0f + 3.0f * GELU_CUBIC * x2);
-        float s = 1.0f / (1.0f + fast_expf(-2.0f * u));
-        ACT_STORE(dx[i], dout[i] * (s + 2.0f * x[i] * s * (1.0f - s) * du), acc);
-    }
+    ACT_STORE(dx, dout[i] * gelu_tanh_grad(x[i]), acc);
 }
 
 /* ---- tanh ------------------------------------------------------------- */
@@ -107,8 +119,7 @@ ACT_CLONES static void tanh_forward(float *out, const float *x, int64_t n) {
 /* dx (N) (+)= dout (1 - out^2) */
 ACT_CLONES static void tanh_backward(float *dx, const float *dout, const float *out, int64_t n,
                                      bool acc) {
-    for (int64_t i = 0; i < n; i++)
-        ACT_STORE(dx[i], dout[i] * (1.0f - out[i] * out[i]), acc);
+    ACT_STORE(dx, dout[i] * (1.0f - out[i] * out[i]), acc);
 }
 
 /* ---- sigmoid ---------------------------------------------------------- */
@@ -123,8 +134,7 @@ ACT_CLONES static void sigmoid_forward(float *out, const float *x, int64_t n) {
 /* dx (N) (+)= dout out (1 - out) */
 ACT_CLONES static void sigmoid_backward(float *dx, const float *dout, const float *out, int64_t n,
                                         bool acc) {
-    for (int64_t i = 0; i < n; i++)
-        ACT_STORE(dx[i], dout[i] * out[i] * (1.0f - out[i]), acc);
+    ACT_STORE(dx, dout[i] * out[i] * (1.0f - out[i]), acc);
 }
 
 /* ---- autograd wrappers ------------------------------------------------ */
