@@ -151,6 +151,20 @@ class Bert(nn.Module):
         return self.head(torch.tanh(self.pooler(x[:, 0])))
 
 
+def count_flops(m, x, y):
+    """Matrix-product FLOPs (2 M N K each) of one forward + backward, counted
+    by PyTorch's FlopCounterMode (torch >= 2.1; None before). The same count
+    serves heed's step, which runs the same products."""
+    try:
+        from torch.utils.flop_counter import FlopCounterMode
+    except ImportError:
+        return None
+    with FlopCounterMode(display=False) as fc:
+        F.cross_entropy(m(x), y).backward()
+    m.zero_grad(set_to_none=True)
+    return fc.get_total_flops()
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", default="transformer")
@@ -184,6 +198,7 @@ def main():
     no_decay = [p for p in m.parameters() if p.dim() < 2]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.01},
                              {"params": no_decay, "weight_decay": 0.0}], lr=1e-3)
+    flops = count_flops(m, x, y)
     warmup = 3
     for s in range(warmup + a.steps):
         if s == warmup:
@@ -192,12 +207,13 @@ def main():
         loss = F.cross_entropy(m(x), y)
         loss.backward()
         opt.step()
-    dt, dc = time.perf_counter() - t0, time.process_time() - c0
+    dt, cpu = time.perf_counter() - t0, time.process_time() - c0
     print(json.dumps({"impl": "pytorch", "model": a.model, "threads": a.threads,
                       "batch": a.batch, "steps": a.steps, "seconds": round(dt, 4),
                       "samples_per_s": round(a.steps * a.batch / dt, 2),
-                      "loss": round(loss.item(), 4),
-                      "cpu_samples_per_s": round(a.steps * a.batch / dc, 2)}))
+                      "cpu_seconds": round(cpu, 4),
+                      "samples_per_cpu_s": round(a.steps * a.batch / cpu, 2),
+                      "loss": round(loss.item(), 4), "flops_per_step": flops}))
 
 
 if __name__ == "__main__":
