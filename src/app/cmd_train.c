@@ -8,6 +8,7 @@
 #include "app/config.h"
 #include "app/curves.h"
 #include "app/data_feed.h"
+#include "app/init_towers.h"
 #include "app/metrics.h"
 #include "app/trainer.h"
 
@@ -60,6 +61,33 @@ static int finish_bad_input(const comm *c, const char *msg) {
     comm_free((comm *)c);
     MPI_Finalize();
     return HEED_EXIT_BAD_INPUT;
+}
+
+/* --init-image-from / --init-text-from (fusion only): every rank loads the
+ * same files, so all start from the same values; one verdict for all ranks.
+ * Before --resume, which overwrites every parameter anyway. */
+static bool init_towers(run *r, char *err, size_t errlen) {
+    const char *files[2] = {r->rc.init_image_from, r->rc.init_text_from};
+    const char *prefixes[2] = {"image.", "text."}, *opts[2] = {"image", "text"};
+    bool ok = true;
+    for (int i = 0; i < 2 && ok; i++) {
+        if (!files[i][0])
+            continue;
+        int loaded = 0;
+        if (strcmp(r->rc.model, "fusion") != 0) {
+            snprintf(err, errlen, "--init-%s-from needs --model fusion", opts[i]);
+            ok = false;
+        } else {
+            ok = init_towers_load(&r->model->ps, prefixes[i], files[i], &loaded, err, errlen);
+        }
+        if (ok && is_root(r))
+            printf("heed train: %s tower: %d tensors from %s\n", opts[i], loaded, files[i]);
+    }
+    int bad = !ok, any = 0;
+    HEED_MPI_CHECK(MPI_Allreduce(&bad, &any, 1, MPI_INT, MPI_MAX, r->comm.mpi));
+    if (any && ok)
+        snprintf(err, errlen, "--init-image-from/--init-text-from failed on another rank");
+    return !any;
 }
 
 static void make_dirs(const char *path) {
@@ -478,6 +506,10 @@ int cmd_train(int argc, char **argv) {
     data_feed_shape(r.data, &shape);
     r.model = model_create(r.rc.model, &r.rc.mc, &shape, err, sizeof err);
     if (!r.model) {
+        data_feed_free(r.data);
+        return finish_bad_input(&r.comm, err);
+    }
+    if (!init_towers(&r, err, sizeof err)) {
         data_feed_free(r.data);
         return finish_bad_input(&r.comm, err);
     }

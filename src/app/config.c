@@ -85,6 +85,10 @@ static const opt options[] = {
     {"keep", OPT_INT, RC(keep), "keep the newest K checkpoints in RUNDIR/checkpoints"},
     {"keep-every", OPT_INT, RC(keep_every), "also keep checkpoints at multiples of N steps"},
     {"resume", OPT_STR, RC(resume), "auto (newest valid checkpoint of --out, if any) or a path"},
+    {"init-image-from", OPT_STR, RC(init_image_from),
+     "fusion: image tower from a vit params file or checkpoint"},
+    {"init-text-from", OPT_STR, RC(init_text_from),
+     "fusion: text tower from a transformer params file or checkpoint"},
 };
 
 enum { OPTION_COUNT = sizeof options / sizeof options[0] };

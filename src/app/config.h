@@ -54,6 +54,8 @@ typedef struct run_config {
     model_config mc;
     int bucket_kb; /* gradient bucket size in KiB (0: one bucket) */
     bool overlap;  /* reduce buckets during backward (--no-overlap: after) */
+    char init_image_from[CONFIG_STR]; /* fusion: image tower from a vit params file/checkpoint */
+    char init_text_from[CONFIG_STR];  /* fusion: text tower from a transformer one */
 } run_config;
 
 void run_config_default(run_config *rc);
