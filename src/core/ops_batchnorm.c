@@ -83,8 +83,8 @@ static inline void row_sums_grad(const float *d, const float *x, float m, int64_
 /* mean, rstd (C) of x (B, C, HW) over (B, HW); var_unbiased (C) too. Two
  * passes (mean first) rather than E[x^2] - m^2, which cancels when
  * |mean| >> std. */
-BN_CLONES static void bn_batch_stats(float *mean, float *rstd, float *var_unbiased,
-                                     const float *x, const bn_dims *d, float eps) {
+BN_CLONES static void bn_batch_stats(float *mean, float *rstd, float *var_unbiased, const float *x,
+                                     const bn_dims *d, float eps) {
     int64_t N = (int64_t)d->B * d->HW;
     for (int c = 0; c < d->C; c++) {
         double s = 0.0;
