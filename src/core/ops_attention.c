@@ -28,37 +28,35 @@ typedef struct attn_dims {
     int ldq, ldk, ldv, ldo;
 } attn_dims;
 
-/* The softmax loops are cloned for AVX2 (8-wide fast_expf) where the CPU
- * allows, while the binary still runs on any x86-64. Reductions keep
- * ATT_LANES partial sums combined in a fixed order, so results do not depend
- * on the vector width. */
-#define ATT_CLONES __attribute__((target_clones("avx2", "default")))
+/* The softmax loops are cloned for AVX-512 and AVX2 (16- or 8-wide
+ * fast_expf) where the CPU allows, while the binary still runs on any
+ * x86-64. Reductions keep ATT_LANES partial sums combined in a fixed order,
+ * so results do not depend on the vector width. */
+#define ATT_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 enum { ATT_LANES = 8 };
 
 static inline float lanes_combine(const float *s) {
     return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
 }
 
-/* p (T, S) = softmax over each row of p * scale + mask, in place; mask (S)
- * or NULL; all-masked rows become 0. */
-ATT_CLONES static void softmax_block(float *p, const float *mask, float scale, int T, int S) {
+/* p (T, S) = softmax over each row of p + mask, in place; mask (S) or NULL
+ * (the 1/sqrt(HS) scale is the scores sgemm's alpha); all-masked rows
+ * become 0. Separate simple loops: each vectorises. */
+ATT_CLONES static void softmax_block(float *p, const float *mask, int T, int S) {
     for (int t = 0; t < T; t++) {
         float *row = p + (size_t)t * S;
+        if (mask)
+            for (int s = 0; s < S; s++)
+                row[s] += mask[s];
         float m[ATT_LANES];
         for (int j = 0; j < ATT_LANES; j++)
             m[j] = -INFINITY;
         int s = 0;
         for (; s + ATT_LANES <= S; s += ATT_LANES)
-            for (int j = 0; j < ATT_LANES; j++) {
-                float x = row[s + j] * scale + (mask ? mask[s + j] : 0.0f);
-                row[s + j] = x;
-                m[j] = x > m[j] ? x : m[j];
-            }
-        for (; s < S; s++) {
-            float x = row[s] * scale + (mask ? mask[s] : 0.0f);
-            row[s] = x;
-            m[0] = x > m[0] ? x : m[0];
-        }
+            for (int j = 0; j < ATT_LANES; j++)
+                m[j] = row[s + j] > m[j] ? row[s + j] : m[j];
+        for (; s < S; s++)
+            m[0] = row[s] > m[0] ? row[s] : m[0];
         float maxv = m[0];
         for (int j = 1; j < ATT_LANES; j++)
             maxv = m[j] > maxv ? m[j] : maxv;
@@ -130,9 +128,9 @@ static void attention_forward(float *out, float *probs, float *scratch, const ui
             const float *k_bh = k + (size_t)b * S * d->ldk + h * HS;
             const float *v_bh = v + (size_t)b * S * d->ldv + h * HS;
             float *p_bh = probs + ((size_t)b * NH + h) * T * S;
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, S, HS, 1.0f, q_bh, d->ldq, k_bh,
-                        d->ldk, 0.0f, p_bh, S);
-            softmax_block(p_bh, mask_b, scale, T, S);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, S, HS, scale, q_bh, d->ldq,
+                        k_bh, d->ldk, 0.0f, p_bh, S);
+            softmax_block(p_bh, mask_b, T, S);
             const float *pv = p_bh;
             if (keep) {
                 dropout_block(scratch, p_bh, keep + ((size_t)b * NH + h) * T * S, keep_scale,
