@@ -67,6 +67,7 @@ static sample_block pad_tokens(explain_run_state *st, const sample_block *blk) {
     out.tokens = st->tokens;
     out.segments = blk->segments ? st->segments : NULL;
     out.L = st->L;
+    out.keep_length = true;
     return out;
 }
 

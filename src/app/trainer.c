@@ -39,6 +39,32 @@ void trainer_free(trainer *t) {
     free(t->parts);
 }
 
+/* The longest non-pad row of the n rows (at least 1). A micro-batch runs at
+ * its own length, not the block's: the same samples then make the same
+ * arithmetic whichever rank and block they land in (exact mode is bitwise
+ * for text too), and short micro-batches do less work. */
+static int micro_batch_length(const int32_t *rows, int n, int L, int32_t pad) {
+    int T = 1;
+    for (int i = 0; i < n; i++)
+        for (int t = L - 1; t >= T; t--)
+            if (rows[(int64_t)i * L + t] != pad) {
+                T = t + 1;
+                break;
+            }
+    return T;
+}
+
+/* rows (n, L) as (n, T): the same memory when T == L, else a copy in the
+ * graph's arena. */
+static int32_t *trimmed_rows(graph *g, const int32_t *rows, int n, int L, int T) {
+    if (T == L)
+        return (int32_t *)rows;
+    int32_t *out = arena_alloc(graph_arena(g), sizeof *out * ((size_t)n * T + 1));
+    for (int i = 0; i < n; i++)
+        memcpy(out + (int64_t)i * T, rows + (int64_t)i * L, sizeof *out * T);
+    return out;
+}
+
 void sample_block_views(graph *g, const model *m, const sample_block *blk, int r0, int n,
                         model_batch *mb, tensor **labels) {
     memset(mb, 0, sizeof *mb);
@@ -56,17 +82,19 @@ void sample_block_views(graph *g, const model *m, const sample_block *blk, int r
         mb->images = x;
     }
     if (blk->tokens) {
+        const int32_t *rows = blk->tokens + (int64_t)r0 * blk->L;
+        int T = blk->keep_length ? blk->L : micro_batch_length(rows, n, blk->L, s->pad_id);
         tensor *ids = graph_new(g, DTYPE_I32, 0, NULL, false);
         ids->ndim = 2;
         ids->shape[0] = n;
-        ids->shape[1] = blk->L;
-        ids->numel = (int64_t)n * blk->L;
-        ids->idata = (int32_t *)blk->tokens + (int64_t)r0 * blk->L;
+        ids->shape[1] = T;
+        ids->numel = (int64_t)n * T;
+        ids->idata = trimmed_rows(g, rows, n, blk->L, T);
         mb->tokens = ids;
         if (blk->segments) {
             tensor *seg = graph_new(g, DTYPE_I32, 0, NULL, false);
             *seg = *ids;
-            seg->idata = (int32_t *)blk->segments + (int64_t)r0 * blk->L;
+            seg->idata = trimmed_rows(g, blk->segments + (int64_t)r0 * blk->L, n, blk->L, T);
             mb->segments = seg;
         }
     }

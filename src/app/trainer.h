@@ -28,6 +28,9 @@ typedef struct sample_block {
     const int32_t *segments; /* [n, L] or NULL */
     int L;                   /* token columns in this block */
     const int32_t *labels;   /* [n] */
+    /* Run every micro-batch at all L columns instead of trimming it to its
+     * own longest row (explain keeps one length for all its samples). */
+    bool keep_length;
 } sample_block;
 
 /* Rows [r0, r0 + n) of blk as the model's input tensors and the labels,
@@ -45,8 +48,8 @@ typedef struct trainer {
     float label_smoothing;
     uint64_t seed;
     bool exact;
-    bool overlap;  /* reduce buckets during the last backward (trainer_set_comm) */
-    double *parts; /* p doubles for ordered sums */
+    bool overlap;        /* reduce buckets during the last backward (trainer_set_comm) */
+    double *parts;       /* p doubles for ordered sums */
     buffer_sync buffers; /* batch-norm running statistics: mean over ranks each step */
 } trainer;
 

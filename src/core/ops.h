@@ -90,8 +90,17 @@ tensor *op_layer_norm(graph *g, tensor *x, tensor *w, tensor *b, float eps);
 
 /* Inverted dropout with rate p, in training mode only (identity otherwise).
  * The first dimension of x is the batch; the mask of row b depends only on
- * (seed, step, op number, graph_sample_id(b), element), never on the rank. */
+ * (seed, step, op number, graph_sample_id(b), element coordinates), never on
+ * the rank or the padded length. */
 tensor *op_dropout(graph *g, tensor *x, float p);
+
+/* The mask of one sample of per-sample shape dims[0..nd) (each below
+ * 2^DROPOUT_COORD_BITS): keep[i] = 1 where rng_uniform(key, coordinates
+ * packed in DROPOUT_COORD_BITS-bit fields) >= p. Keyed by coordinates, not
+ * flat offsets, so padding a sequence longer does not move any mask. Shared
+ * by op_dropout and attention-probability dropout. */
+enum { DROPOUT_COORD_BITS = 20 };
+void dropout_draw_keep(uint8_t *keep, uint64_t key, float p, int nd, const int *dims);
 
 /* ---- ops_embedding.c ------------------------------------------------- */
 

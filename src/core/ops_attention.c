@@ -192,11 +192,10 @@ static void attention_backward(float *dq, float *dk, float *dv, float beta_q, fl
 static void attention_draw_keep(graph *g, uint8_t *keep, float p, int B, int NH, int T, int S) {
     uint64_t stream = graph_rng_stream(g);
     int64_t per_sample = (int64_t)NH * T * S;
+    HEED_ASSERT(T < (1 << DROPOUT_COORD_BITS) && S < (1 << DROPOUT_COORD_BITS));
     for (int b = 0; b < B; b++) {
         uint64_t key = rng_key(stream, (uint64_t)graph_sample_id(g, b), 0);
-        uint8_t *keep_b = keep + b * per_sample;
-        for (int64_t i = 0; i < per_sample; i++)
-            keep_b[i] = rng_uniform(key, (uint64_t)i) >= p;
+        dropout_draw_keep(keep + b * per_sample, key, p, 3, (int[]){NH, T, S});
     }
 }
 

@@ -1,12 +1,14 @@
 /*
  * ops_dropout.c - inverted dropout with a mask keyed per sample.
  *
- * Element i of sample b is kept when rng_uniform(key_b, i) >= p, with
- * key_b = rng_key(graph_rng_stream(g), graph_sample_id(g, b), 0) and i the
- * element's index within the sample. The mask is thus a pure function of
- * (seed, step, op number, global sample id): it does not change with the
- * rank, the micro-batch or the row a sample lands in, which keeps a step's
- * arithmetic identical at any rank count. Kept elements are scaled by
+ * Element (i1, .., ik) of sample b is kept when rng_uniform(key_b, i) >= p,
+ * with key_b = rng_key(graph_rng_stream(g), graph_sample_id(g, b), 0) and
+ * i the coordinates packed in 20-bit fields (i1 << 40 | i2 << 20 | i3). The
+ * mask is thus a pure function of (seed, step, op number, global sample id,
+ * coordinates): it does not change with the rank, the micro-batch, the row
+ * a sample lands in, or how far the batch is padded (a token's mask is the
+ * same at T = 12 and T = 64, attention probabilities included), which keeps
+ * a step's arithmetic identical at any rank count. Kept elements are scaled by
  * 1 / (1 - p) so the expectation is unchanged and eval needs no rescaling.
  */
 #include "core/ops.h"
@@ -14,11 +16,23 @@
 #include "core/check.h"
 #include "core/rng.h"
 
-/* keep (N) = 1 where the draw survives rate p: one sample's row. The draws
- * are scalar calls (64-bit mixing), the rest of the op is SIMD. */
-static void dropout_mask(uint8_t *keep, uint64_t key, float p, int64_t n) {
-    for (int64_t i = 0; i < n; i++)
-        keep[i] = rng_uniform(key, (uint64_t)i) >= p;
+/* The draws are scalar calls (64-bit mixing), the rest of the op is SIMD. */
+void dropout_draw_keep(uint8_t *keep, uint64_t key, float p, int nd, const int *dims) {
+    int last = nd > 0 ? dims[nd - 1] : 1;
+    int64_t rows = 1;
+    for (int d = 0; d + 1 < nd; d++)
+        rows *= dims[d];
+    int coord[TENSOR_MAX_DIMS] = {0};
+    for (int64_t r = 0; r < rows; r++) {
+        uint64_t base = 0;
+        for (int d = 0; d + 1 < nd; d++)
+            base = (base << DROPOUT_COORD_BITS) | (uint64_t)coord[d];
+        base <<= DROPOUT_COORD_BITS;
+        for (int i = 0; i < last; i++)
+            keep[r * last + i] = rng_uniform(key, base | (uint64_t)i) >= p;
+        for (int d = nd - 2; d >= 0 && ++coord[d] == dims[d]; d--)
+            coord[d] = 0;
+    }
 }
 
 /* out (N) = x * keep * scale */
@@ -61,9 +75,11 @@ tensor *op_dropout(graph *g, tensor *x, float p) {
     uint64_t stream = graph_rng_stream(g);
     int B = x->shape[0];
     int64_t per_sample = B > 0 ? x->numel / B : 0;
+    for (int d = 1; d < x->ndim; d++)
+        HEED_ASSERT(x->shape[d] < (1 << DROPOUT_COORD_BITS));
     for (int b = 0; b < B; b++) {
         uint64_t key = rng_key(stream, (uint64_t)graph_sample_id(g, b), 0);
-        dropout_mask(keep + b * per_sample, key, p, per_sample);
+        dropout_draw_keep(keep + b * per_sample, key, p, x->ndim - 1, x->shape + 1);
     }
     /* p == 1 drops everything: scale 0 rather than inf * 0 = NaN */
     float scale = p < 1.0f ? 1.0f / (1.0f - p) : 0.0f;

@@ -12,6 +12,7 @@
 #include "core/rng.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define H 1e-2f
@@ -53,8 +54,9 @@ static void test_identity(void **state) {
     tu_leaf_free(x);
 }
 
-/* Element i of sample b is kept iff rng_uniform(rng_key(stream, id_b, 0),
- * i) >= p, with stream the graph's next rng stream. */
+/* Element (j, i) of sample b (a (B, 3, 100) tensor) is kept iff
+ * rng_uniform(rng_key(stream, id_b, 0), j << 20 | i) >= p, with stream the
+ * graph's next rng stream. */
 static void test_mask_contract(void **state) {
     tensor *x = ones(2);
     int64_t ids[2] = {17, 4};
@@ -68,12 +70,50 @@ static void test_mask_contract(void **state) {
     for (int b = 0; b < 2; b++) {
         uint64_t key = rng_key(stream, (uint64_t)ids[b], 0);
         for (int i = 0; i < N_PER; i++) {
-            float want = rng_uniform(key, (uint64_t)i) >= p ? scale : 0.0f;
+            uint64_t coord = (uint64_t)(i / 100) << 20 | (uint64_t)(i % 100);
+            float want = rng_uniform(key, coord) >= p ? scale : 0.0f;
             assert_true(y->data[b * N_PER + i] == want);
         }
     }
     graph_free(g);
     tu_leaf_free(x);
+}
+
+/* Padding does not move a mask: a sample's (token, channel) and attention
+ * (head, query, key) masks at length 5 are the top-left corner of its masks
+ * at length 8. */
+static void test_independent_of_length(void **state) {
+    int64_t ids[2] = {3, 8};
+    for (int four = 0; four < 2; four++) {
+        int shape_short[4] = {2, 2, 5, 5}, shape_long[4] = {2, 2, 8, 8};
+        int nd = four ? 4 : 3;
+        if (!four) { /* (B, T, C) with C = 6 */
+            shape_short[1] = 5, shape_short[2] = 6;
+            shape_long[1] = 8, shape_long[2] = 6;
+        }
+        tensor *xs = tu_leaf(nd, shape_short, false, 1, 1),
+               *xl = tu_leaf(nd, shape_long, false, 1, 1);
+        for (int64_t i = 0; i < xs->numel; i++)
+            xs->data[i] = 1.0f;
+        for (int64_t i = 0; i < xl->numel; i++)
+            xl->data[i] = 1.0f;
+        float *ys = malloc(sizeof(float) * xs->numel), *yl = malloc(sizeof(float) * xl->numel);
+        run_dropout(ys, xs, ids, 5, 2, 0.5f);
+        run_dropout(yl, xl, ids, 5, 2, 0.5f);
+        int64_t ps = xs->numel / 2, pl = xl->numel / 2;
+        for (int b = 0; b < 2; b++)
+            for (int i = 0; i < shape_short[1]; i++)
+                for (int j = 0; j < shape_short[2]; j++)
+                    for (int k = 0; k < (four ? 5 : 1); k++) {
+                        int64_t is = four ? (i * 5 + j) * 5 + k : i * 6 + j;
+                        int64_t il = four ? (i * 8 + j) * 8 + k : i * 6 + j;
+                        assert_true(ys[b * ps + is] == yl[b * pl + il]);
+                    }
+        free(ys);
+        free(yl);
+        tu_leaf_free(xs);
+        tu_leaf_free(xl);
+    }
 }
 
 static void test_reproducible(void **state) {
@@ -173,9 +213,13 @@ static void test_grads(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_identity),      cmocka_unit_test(test_mask_contract),
-        cmocka_unit_test(test_reproducible),  cmocka_unit_test(test_independent_of_row),
-        cmocka_unit_test(test_fraction_kept), cmocka_unit_test(test_grads),
+        cmocka_unit_test(test_identity),
+        cmocka_unit_test(test_mask_contract),
+        cmocka_unit_test(test_reproducible),
+        cmocka_unit_test(test_independent_of_row),
+        cmocka_unit_test(test_fraction_kept),
+        cmocka_unit_test(test_grads),
+        cmocka_unit_test(test_independent_of_length),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
