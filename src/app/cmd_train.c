@@ -16,6 +16,7 @@
 #include "dist/check_dist.h"
 #include "dist/checkpoint.h"
 #include "dist/comm.h"
+#include "dist/params_file.h"
 #include "dist/watchdog.h"
 #include "dist/watchdog_fault.h"
 
@@ -87,6 +88,36 @@ static bool init_towers(run *r, char *err, size_t errlen) {
     HEED_MPI_CHECK(MPI_Allreduce(&bad, &any, 1, MPI_INT, MPI_MAX, r->comm.mpi));
     if (any && ok)
         snprintf(err, errlen, "--init-image-from/--init-text-from failed on another rank");
+    return !any;
+}
+
+/* --init-from FILE: every tensor of the model that the file has under the
+ * same name (shape checked) starts from the file's values; the others keep
+ * their initial values (a new head), and the file's extra tensors (an MLM
+ * head) are ignored. A file that gives the model nothing is an error. Every
+ * rank reads the file; one verdict for all. Before --resume. */
+static bool init_from(run *r, char *err, size_t errlen) {
+    const char *path = r->rc.init_from;
+    if (!path[0])
+        return true;
+    params_file_report rep;
+    bool ok = params_file_read(path, &r->model->ps, false, &rep, err, errlen);
+    if (ok && rep.loaded == 0) {
+        snprintf(err, errlen, "--init-from %s: no tensor of model '%s' is in the file", path,
+                 r->rc.model);
+        ok = false;
+    }
+    if (ok && is_root(r))
+        printf("heed train: --init-from %s: %d tensors loaded, %d kept initial%s%s%s, %d in the "
+               "file unused%s%s%s\n",
+               path, rep.loaded, rep.missing, rep.missing ? " (first: " : "",
+               rep.missing ? rep.first_missing : "", rep.missing ? ")" : "", rep.unused,
+               rep.unused ? " (first: " : "", rep.unused ? rep.first_unused : "",
+               rep.unused ? ")" : "");
+    int bad = !ok, any = 0;
+    HEED_MPI_CHECK(MPI_Allreduce(&bad, &any, 1, MPI_INT, MPI_MAX, r->comm.mpi));
+    if (any && ok)
+        snprintf(err, errlen, "--init-from %s failed on another rank", path);
     return !any;
 }
 
@@ -509,7 +540,7 @@ int cmd_train(int argc, char **argv) {
         data_feed_free(r.data);
         return finish_bad_input(&r.comm, err);
     }
-    if (!init_towers(&r, err, sizeof err)) {
+    if (!init_towers(&r, err, sizeof err) || !init_from(&r, err, sizeof err)) {
         data_feed_free(r.data);
         return finish_bad_input(&r.comm, err);
     }

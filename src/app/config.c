@@ -89,6 +89,8 @@ static const opt options[] = {
      "fusion: image tower from a vit params file or checkpoint"},
     {"init-text-from", OPT_STR, RC(init_text_from),
      "fusion: text tower from a transformer params file or checkpoint"},
+    {"init-from", OPT_STR, RC(init_from),
+     "start from the same-named tensors of a params file or checkpoint (fine-tuning)"},
 };
 
 enum { OPTION_COUNT = sizeof options / sizeof options[0] };

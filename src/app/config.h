@@ -56,6 +56,7 @@ typedef struct run_config {
     bool overlap;  /* reduce buckets during backward (--no-overlap: after) */
     char init_image_from[CONFIG_STR]; /* fusion: image tower from a vit params file/checkpoint */
     char init_text_from[CONFIG_STR];  /* fusion: text tower from a transformer one */
+    char init_from[CONFIG_STR];       /* start from the same-named tensors of a params file */
 } run_config;
 
 void run_config_default(run_config *rc);

@@ -46,4 +46,25 @@ for m in bert_mlm bert; do
     --dropout 0.1 --threads 1 --check-sync | tee "$work/$m.txt"
   grep -q '^test accuracy: ' "$work/$m.txt" || { echo "FAIL: $m printed no test accuracy"; exit 1; }
 done
+
+# fine-tuning from the pretraining run: its final checkpoint, exported, and
+# the checkpoint itself both initialise bert (the head starts fresh)
+ckpt=$(find "$work/bert_mlm/checkpoints" -mindepth 1 -maxdepth 1 -name "*.h5" | sort | tail -n 1)
+[ -n "$ckpt" ] || { echo "FAIL: bert_mlm wrote no checkpoint"; exit 1; }
+"$heed" export "$ckpt" --out "$work/mlm_params.h5"
+for init in "$work/mlm_params.h5" "$ckpt"; do
+  mpirun "${flags[@]}" -n 2 "$heed" train --model bert --data "$work/text.h5" --out "$work/ft" \
+    --steps 10 --batch-size 16 --lr 1e-3 --dim 32 --depth 1 --heads 2 --ffn 64 --threads 1 \
+    --init-from "$init" | tee "$work/ft.txt"
+  grep -q -- '--init-from .*: 23 tensors loaded, 2 kept initial (first: head.weight), 5 in the file unused' "$work/ft.txt" ||
+    { echo "FAIL: --init-from did not load the trunk"; exit 1; }
+done
+# a file for another model is refused with exit 2
+set +e
+"$heed" train --model bert --data "$work/text.h5" --out "$work/bad" --steps 1 --dim 16 \
+  --depth 1 --heads 2 --init-from "$work/mlm_params.h5" > "$work/bad.txt" 2>&1
+code=$?
+set -e
+[ "$code" = 2 ] || { echo "FAIL: a mismatched --init-from exited $code, not 2"; exit 1; }
+grep -q "shape" "$work/bad.txt" || { echo "FAIL: no shape message"; cat "$work/bad.txt"; exit 1; }
 echo "OK"
