@@ -6,6 +6,12 @@
  *
  *   mpirun -n 4 bench_allreduce [--min-bytes 4096] [--max-bytes 67108864]
  *          [--factor 4] [--segment-floats 65536] [--warmup 2] [--iters N]
+ *          [--algo auto|ring|ref]
+ *
+ * --algo auto: ring_allreduce as training calls it (recursive doubling for
+ * small messages, the shared-memory window on one node from 64 KiB, else the
+ * pipelined ring); ring: the message paths only; ref: the plain reference
+ * ring (ring_allreduce_ref).
  *
  * Every iteration restores the input (untimed), meets at a barrier, then
  * times one all-reduce; an iteration's time is that of the slowest rank. heed
@@ -17,6 +23,7 @@
  */
 #include <math.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -27,6 +34,7 @@
 typedef struct bench_opts {
     size_t min_bytes, max_bytes, factor, segment_floats;
     int warmup, iters; /* iters 0: chosen per size */
+    const char *algo;  /* auto (ring_allreduce's choice), ring (messages only), ref */
 } bench_opts;
 
 static size_t parse_size(const char *key, const char *v) {
@@ -52,7 +60,8 @@ static bench_opts parse_opts(int argc, char **argv) {
                     .factor = 4,
                     .segment_floats = RING_SEGMENT_FLOATS_DEFAULT,
                     .warmup = 2,
-                    .iters = 0};
+                    .iters = 0,
+                    .algo = "auto"};
     for (int i = 1; i < argc; i++) {
         const char *k = argv[i];
         if (i + 1 >= argc)
@@ -70,10 +79,14 @@ static bench_opts parse_opts(int argc, char **argv) {
             o.warmup = (int)parse_size(k, v);
         else if (!strcmp(k, "--iters"))
             o.iters = (int)parse_size(k, v);
-        else
+        else if (!strcmp(k, "--algo")) {
+            if (strcmp(v, "auto") && strcmp(v, "ring") && strcmp(v, "ref"))
+                HEED_DIE(HEED_EXIT_BAD_INPUT, "--algo expects auto, ring or ref, got '%s'", v);
+            o.algo = v;
+        } else
             HEED_DIE(HEED_EXIT_BAD_INPUT,
                      "unknown option %s (expected --min-bytes, --max-bytes, --factor, "
-                     "--segment-floats, --warmup, --iters)",
+                     "--segment-floats, --warmup, --iters, --algo)",
                      k);
     }
     if (o.factor < 2 || o.min_bytes < sizeof(float) || o.max_bytes < o.min_bytes ||
@@ -91,12 +104,16 @@ static int cmp_double(const void *a, const void *b) {
 
 /* One timed all-reduce of `work` (restored from `src` first, untimed): the
  * slowest rank's seconds. Collective. */
+static int use_ref;
+
 static double time_one(const comm *c, ring *r, int use_ring, float *work, const float *src,
                        int64_t n) {
     memcpy(work, src, (size_t)n * sizeof(float));
     HEED_MPI_CHECK(MPI_Barrier(c->mpi));
     double t0 = MPI_Wtime();
-    if (use_ring)
+    if (use_ring && use_ref)
+        ring_allreduce_ref(r, work, n, RING_OP_SUM);
+    else if (use_ring)
         ring_allreduce(r, work, n, RING_OP_SUM);
     else
         HEED_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, work, (int)n, MPI_FLOAT, MPI_SUM, c->mpi));
@@ -114,6 +131,9 @@ int main(int argc, char **argv) {
     const int64_t max_n = (int64_t)(o.max_bytes / sizeof(float));
     ring r;
     ring_init(&r, &c, (size_t)max_n, o.segment_floats);
+    if (!strcmp(o.algo, "ring"))
+        r.shm_min_bytes = SIZE_MAX; /* messages only: recursive doubling, then the ring */
+    use_ref = !strcmp(o.algo, "ref");
 
     float *src = xaligned_alloc(64, (size_t)max_n * sizeof(float));
     float *work = xaligned_alloc(64, (size_t)max_n * sizeof(float));
@@ -122,14 +142,35 @@ int main(int argc, char **argv) {
     for (int64_t i = 0; i < max_n; i++)
         src[i] = (float)((i * 7919 + c.rank * 104729) % 2001 - 1000) * 1e-3f;
 
+    /* Memory-copy bandwidth with every rank copying at once (the ceiling a
+     * shared-memory transport works under): bytes copied per second per
+     * rank, and over all ranks. Pages are touched first, untimed. */
+    memcpy(work, src, (size_t)max_n * sizeof(float));
+    HEED_MPI_CHECK(MPI_Barrier(c.mpi));
+    double tc = MPI_Wtime();
+    for (int k = 0; k < 3; k++)
+        memcpy(k % 2 ? src : work, k % 2 ? work : src, (size_t)max_n * sizeof(float));
+    tc = MPI_Wtime() - tc;
+    double slow_copy = 0;
+    HEED_MPI_CHECK(MPI_Allreduce(&tc, &slow_copy, 1, MPI_DOUBLE, MPI_MAX, c.mpi));
+    const double copy_gbs = 3.0 * (double)max_n * sizeof(float) / slow_copy * 1e-9;
+    /* The copies went back and forth three times: restore src. */
+    for (int64_t i = 0; i < max_n; i++)
+        src[i] = (float)((i * 7919 + c.rank * 104729) % 2001 - 1000) * 1e-3f;
+
     if (c.rank == 0) {
+        printf("memcpy of %zu MB on all %d ranks at once: %.2f GB/s per rank, %.1f GB/s in all\n\n",
+               (size_t)max_n * sizeof(float) >> 20, p, copy_gbs, copy_gbs * p);
         char lib[MPI_MAX_LIBRARY_VERSION_STRING];
         int len = 0;
         HEED_MPI_CHECK(MPI_Get_library_version(lib, &len));
         lib[strcspn(lib, ",\n")] = '\0';
-        printf("ring all-reduce vs MPI_Allreduce: float32 sum in place, p=%d ranks on %d "
-               "node(s) (%d on this node), segment %zu floats, %s\n\n",
-               p, c.num_nodes, c.local_size, r.segment_bytes / sizeof(float), lib);
+        printf("heed all-reduce (--algo %s) vs MPI_Allreduce: float32 sum in place, p=%d ranks on "
+               "%d node(s) (%d on this node), segment %zu floats, recursive doubling up to %zu B, "
+               "shared memory from %s B, %s\n\n",
+               o.algo, p, c.num_nodes, c.local_size, r.segment_bytes / sizeof(float),
+               use_ref ? (size_t)0 : r.small_bytes,
+               r.shm_min_bytes == SIZE_MAX || use_ref ? "(never)" : "65536", lib);
         printf("| bytes | heed time (us) | heed algbw (GB/s) | heed busbw (GB/s) "
                "| MPI time (us) | MPI algbw (GB/s) | MPI busbw (GB/s) | heed speed / MPI |\n");
         printf("|---:|---:|---:|---:|---:|---:|---:|---:|\n");

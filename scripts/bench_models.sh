@@ -1,25 +1,76 @@
 #!/usr/bin/env bash
 # Training throughput of heed vs PyTorch, same model, batch and thread count,
-# measured in one invocation. Usage: scripts/bench_models.sh [threads] [steps]
+# measured in one invocation, and the share of the CPU's sgemm peak that each
+# training step reaches. Usage: scripts/bench_models.sh [threads] [steps] [model...]
 # Prints a Markdown table (paste into docs/benchmarks.md).
+#
+# Environment:
+#   BUILD_DIR  build folder (default: build)
+#   PYTHON     the Python that has torch (default: /usr/bin/python3)
+#   REPS       runs of each side per model, alternating heed and PyTorch;
+#              the table shows the best of each (default: 1)
+#   METRIC     samples_per_s (wall clock, default) or samples_per_cpu_s
+#              (process CPU time: steadier on a machine shared with other
+#              work, where wall time counts the time other jobs hold the core)
+#
+# Model FLOPs are the matrix-product FLOPs of one forward + backward as
+# PyTorch's FlopCounterMode counts them on the PyTorch twin (torch >= 2.1;
+# "-" otherwise); the sgemm peak is bench_sgemm's best large square product
+# at the same thread count (scripts/bench_sgemm.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 threads=${1:-1}
 steps=${2:-20}
+shift $(($# > 2 ? 2 : $#))
 bench=${BUILD_DIR:-build}/bench/bench_model
+sgemm=${BUILD_DIR:-build}/bench/bench_sgemm
+python=${PYTHON:-/usr/bin/python3}
+reps=${REPS:-1}
+metric=${METRIC:-samples_per_s}
 [ -x "$bench" ] || { echo "bench_models.sh: $bench missing; run scripts/setup.sh first" >&2; exit 2; }
 # Idle OpenMP/BLAS threads must not spin on shared cores.
 export OMP_WAIT_POLICY=PASSIVE
+# One thread means one thread on both sides: torch.set_num_threads does not
+# reach the OpenBLAS that Debian's PyTorch calls, which would start one
+# thread per core.
+export OPENBLAS_NUM_THREADS=$threads OMP_NUM_THREADS=$threads MKL_NUM_THREADS=$threads
 declare -A configs=(
   [transformer]="--model transformer --batch 64 --len 64 --vocab 8000 --dim 128 --depth 2 --heads 4 --ffn 512"
+  [bert]="--model bert --batch 64 --len 64 --vocab 8000 --dim 128 --depth 2 --heads 4 --ffn 512"
   [vit]="--model vit --batch 64 --image 28 --channels 1 --patch 4 --dim 64 --depth 4 --heads 4 --ffn 128"
+  [cbam_cnn]="--model cbam_cnn --batch 64 --image 28 --channels 1 --width 32"
+  [resnet20]="--model resnet20 --batch 64 --image 28 --channels 1"
+  [bilstm]="--model bilstm --batch 64 --len 32 --vocab 8000 --dim 128 --depth 2 --embed-dim 128"
+  [bigru]="--model bigru --batch 64 --len 32 --vocab 8000 --dim 128 --depth 2 --embed-dim 128"
 )
-echo "| model | threads | heed samples/s | PyTorch samples/s | ratio |"
-echo "|---|---|---|---|---|"
-for name in transformer vit; do
-  args="${configs[$name]} --threads $threads --steps $steps"
-  h=$("$bench" $args | sed -n 's/.*"samples_per_s": \([0-9.]*\).*/\1/p')
-  p=$(/usr/bin/python3 scripts/bench_torch.py $args | sed -n 's/.*"samples_per_s": \([0-9.]*\).*/\1/p')
+models=("$@")
+[ ${#models[@]} -gt 0 ] || models=(transformer vit cbam_cnn resnet20 bilstm bigru bert)
+field() { sed -n "s/.*\"$1\": \([0-9.e+]*\).*/\1/p"; }
+best() { awk -v a="$1" -v b="$2" 'BEGIN { print (a == "" || b + 0 > a + 0) ? b : a }'; }
+peak=""
+if [ -x "$sgemm" ]; then
+  peak=$("$sgemm" --threads "$threads" | field sgemm_peak_gflops)
+  echo "sgemm peak at $threads thread(s): $peak GFLOP/s"
+  echo
+fi
+echo "| model | threads | heed samples/s | PyTorch samples/s | ratio | GFLOP/step | heed GFLOP/s | share of sgemm peak |"
+echo "|---|---|---|---|---|---|---|---|"
+for name in "${models[@]}"; do
+  read -ra args <<<"${configs[$name]} --threads $threads --steps $steps"
+  batch=$(echo "${args[*]}" | sed -n 's/.*--batch \([0-9]*\).*/\1/p')
+  h="" p="" flops=""
+  for ((r = 0; r < reps; r++)); do
+    h=$(best "$h" "$("$bench" "${args[@]}" | field "$metric")")
+    out=$("$python" scripts/bench_torch.py "${args[@]}")
+    p=$(best "$p" "$(echo "$out" | field "$metric")")
+    flops=$(echo "$out" | field flops_per_step)
+  done
   ratio=$(awk -v a="$h" -v b="$p" 'BEGIN { printf "%.2f", a / b }')
-  echo "| $name | $threads | $h | $p | ${ratio}x |"
+  gstep="-" gps="-" share="-"
+  if [ -n "$flops" ]; then
+    gstep=$(awk -v f="$flops" 'BEGIN { printf "%.2f", f / 1e9 }')
+    gps=$(awk -v f="$flops" -v s="$h" -v b="$batch" 'BEGIN { printf "%.1f", f * s / b / 1e9 }')
+    [ -n "$peak" ] && share=$(awk -v g="$gps" -v pk="$peak" 'BEGIN { printf "%.0f%%", 100 * g / pk }')
+  fi
+  echo "| $name | $threads | $h | $p | ${ratio}x | $gstep | $gps | $share |"
 done

@@ -91,12 +91,87 @@ class ViT(nn.Module):
         return self.head(self.ln_f(x).mean(1))
 
 
+class BiRNN(nn.Module):
+    """heed's bilstm / bigru (src/models/birnn.c): embedding, bidirectional
+    nn.LSTM / nn.GRU stack, additive attention pooling, linear head. The bench
+    batch has no padding, so the stack runs unpacked (PyTorch's fastest path)."""
+
+    def __init__(self, a, cell):
+        super().__init__()
+        E = a.embed_dim or a.dim
+        self.tok = nn.Embedding(a.vocab, E)
+        self.rnn = cell(E, a.dim, num_layers=a.depth, batch_first=True, bidirectional=True)
+        self.proj = nn.Linear(2 * a.dim, a.dim)
+        self.v = nn.Linear(a.dim, 1, bias=False)
+        self.head = nn.Linear(2 * a.dim, a.classes)
+
+    def forward(self, ids):
+        h, _ = self.rnn(self.tok(ids))
+        e = self.v(torch.tanh(self.proj(h))).squeeze(-1)
+        e = e.masked_fill(ids == 0, float("-inf"))
+        w = torch.softmax(e, dim=1)
+        return self.head((w.unsqueeze(-1) * h).sum(1))
+
+
+class PostNormBlock(nn.Module):
+    """BERT's encoder layer: ln1(x + attn(x)); ln2(x + ffn(x))."""
+
+    def __init__(self, dim, heads, ffn):
+        super().__init__()
+        self.ln1, self.ln2 = nn.LayerNorm(dim, eps=1e-12), nn.LayerNorm(dim, eps=1e-12)
+        self.attn = Attention(dim, heads)
+        self.fc1, self.fc2 = nn.Linear(dim, ffn), nn.Linear(ffn, dim)
+
+    def forward(self, x, mask):
+        x = self.ln1(x + self.attn(x, mask))
+        return self.ln2(x + self.fc2(F.gelu(self.fc1(x))))
+
+
+class Bert(nn.Module):
+    """heed's `bert`: token + position + segment embeddings, layer norm,
+    post-norm blocks, tanh pooler over [CLS], linear head."""
+
+    def __init__(self, a):
+        super().__init__()
+        self.tok = nn.Embedding(a.vocab, a.dim)
+        self.pos = nn.Embedding(a.len, a.dim)
+        self.seg = nn.Embedding(2, a.dim)
+        self.ln = nn.LayerNorm(a.dim, eps=1e-12)
+        self.blocks = nn.ModuleList(PostNormBlock(a.dim, a.heads, a.ffn) for _ in range(a.depth))
+        self.pooler = nn.Linear(a.dim, a.dim)
+        self.head = nn.Linear(a.dim, a.classes)
+
+    def forward(self, ids):
+        mask = (ids == 0).float() * -1e9
+        T = ids.shape[1]
+        x = self.tok(ids) + self.seg(torch.zeros_like(ids)) + self.pos.weight[:T]
+        x = self.ln(x)
+        for b in self.blocks:
+            x = b(x, mask)
+        return self.head(torch.tanh(self.pooler(x[:, 0])))
+
+
+def count_flops(m, x, y):
+    """Matrix-product FLOPs (2 M N K each) of one forward + backward, counted
+    by PyTorch's FlopCounterMode (torch >= 2.1; None before). The same count
+    serves heed's step, which runs the same products."""
+    try:
+        from torch.utils.flop_counter import FlopCounterMode
+    except ImportError:
+        return None
+    with FlopCounterMode(display=False) as fc:
+        F.cross_entropy(m(x), y).backward()
+    m.zero_grad(set_to_none=True)
+    return fc.get_total_flops()
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", default="transformer")
     for k, v in dict(batch=64, len=64, vocab=8000, classes=10, steps=20, threads=1, image=28,
-                     channels=1, dim=128, depth=2, heads=4, ffn=512, patch=4).items():
+                     channels=1, dim=128, depth=2, heads=4, ffn=512, patch=4, width=0).items():
         ap.add_argument("--" + k, type=int, default=v)
+    ap.add_argument("--embed-dim", type=int, default=0)
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
@@ -106,6 +181,16 @@ def main():
     elif a.model == "vit":
         m = ViT(a)
         x = torch.randn(a.batch, a.channels, a.image, a.image)
+    elif a.model in ("cbam_cnn", "resnet20", "resnet56", "resnet18"):
+        import torch_vision_models  # scripts/torch_vision_models.py (vision helper)
+        m = torch_vision_models.build(a.model, a.channels, a.classes, a.width)
+        x = torch.randn(a.batch, a.channels, a.image, a.image)
+    elif a.model in ("bilstm", "bigru"):
+        m = BiRNN(a, nn.LSTM if a.model == "bilstm" else nn.GRU)
+        x = torch.randint(5, a.vocab, (a.batch, a.len))
+    elif a.model == "bert":
+        m = Bert(a)
+        x = torch.randint(5, a.vocab, (a.batch, a.len))
     else:
         raise SystemExit(f"bench_torch.py: no PyTorch twin for model {a.model}")
     y = torch.randint(0, a.classes, (a.batch,))
@@ -113,19 +198,22 @@ def main():
     no_decay = [p for p in m.parameters() if p.dim() < 2]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.01},
                              {"params": no_decay, "weight_decay": 0.0}], lr=1e-3)
+    flops = count_flops(m, x, y)
     warmup = 3
     for s in range(warmup + a.steps):
         if s == warmup:
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
         opt.zero_grad(set_to_none=True)
         loss = F.cross_entropy(m(x), y)
         loss.backward()
         opt.step()
-    dt = time.perf_counter() - t0
+    dt, cpu = time.perf_counter() - t0, time.process_time() - c0
     print(json.dumps({"impl": "pytorch", "model": a.model, "threads": a.threads,
                       "batch": a.batch, "steps": a.steps, "seconds": round(dt, 4),
                       "samples_per_s": round(a.steps * a.batch / dt, 2),
-                      "loss": round(loss.item(), 4)}))
+                      "cpu_seconds": round(cpu, 4),
+                      "samples_per_cpu_s": round(a.steps * a.batch / cpu, 2),
+                      "loss": round(loss.item(), 4), "flops_per_step": flops}))
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Convert a Hugging Face BERT directory into heed's params-only HDF5 file.
 
-    /usr/bin/python3 scripts/convert_hf_bert.py HF_DIR OUT.h5 [--num-classes K]
+    /usr/bin/python3 scripts/convert_hf_bert.py HF_DIR OUT.h5
 
 HF_DIR holds config.json and model.safetensors or pytorch_model.bin (as
 written by transformers' save_pretrained); vocab.txt is not needed here

@@ -48,8 +48,9 @@ typedef struct rank_info {
     int blas_threads;    /* OpenBLAS's default (environment or all cores) */
     int heed_threads;    /* what `heed train` would use: --threads or cores / ranks here */
     int local_size;
-    int sees_probe; /* the probe file rank 0 wrote is visible here */
-    int can_write;  /* this rank could create a file in the directory */
+    int cores_per_rank; /* cores of the host / ranks on it */
+    int sees_probe;     /* the probe file rank 0 wrote is visible here */
+    int can_write;      /* this rank could create a file in the directory */
 } rank_info;
 
 /* "0-3,8,10-11" from a CPU set; truncated with "..." when long. */
@@ -91,7 +92,13 @@ static void gather_self(rank_info *me, const comm *c, int threads_opt) {
     }
     me->blas_threads = openblas_get_num_threads();
     me->local_size = c->local_size;
-    int t = threads_opt > 0 ? threads_opt : me->cores_online / (c->local_size ? c->local_size : 1);
+    /* As heed train's default: cores / ranks here, at most the bound cores. */
+    int t = me->cores_online / (c->local_size ? c->local_size : 1);
+    me->cores_per_rank = t;
+    if (me->cores_bound < t)
+        t = me->cores_bound;
+    if (threads_opt > 0)
+        t = threads_opt;
     me->heed_threads = t > 0 ? t : 1;
 }
 
@@ -179,6 +186,12 @@ static int print_ranks(const rank_info *all, int size) {
     }
     for (int r = 0; r < size; r++) {
         const rank_info *x = &all[r];
+        if (x->cores_bound < x->cores_per_rank && x->heed_threads <= x->cores_bound)
+            printf("note: rank %d is bound to %d core%s (%s) of the %d its host has per rank: heed "
+                   "train runs %d thread%s; mpirun --bind-to none or --map-by slot:PE=%d gives it "
+                   "all\n",
+                   r, x->cores_bound, x->cores_bound > 1 ? "s" : "", x->cpus, x->cores_per_rank,
+                   x->heed_threads, x->heed_threads > 1 ? "s" : "", x->cores_per_rank);
         if (x->heed_threads > x->cores_bound) {
             printf("WARNING: rank %d is bound to %d core%s (%s) but would run %d threads on them: "
                    "use mpirun --bind-to none, or --map-by slot:PE=%d (srun --cpus-per-task=%d), "

@@ -4,9 +4,8 @@
  * of ranks. The model and its options come from the configuration saved
  * in the checkpoint; the checkpoint's checksums are verified on load.
  */
+#include "app/ckpt_model.h"
 #include "app/commands.h"
-#include "app/config.h"
-#include "app/data_feed.h"
 #include "app/metrics.h"
 #include "app/trainer.h"
 
@@ -16,13 +15,9 @@
 #include "dist/checkpoint.h"
 #include "dist/comm.h"
 
-#include <cblas.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-/* OpenBLAS's own call; cblas.h of other BLAS builds lacks it. */
-void openblas_set_num_threads(int num_threads);
 
 static int eval_fail(comm *c, const char *msg) {
     if (c->rank == 0)
@@ -63,36 +58,21 @@ int cmd_eval(int argc, char **argv) {
     comm c;
     comm_init(&c, MPI_COMM_WORLD);
     char err[1024], msg[1200];
-    ckpt_meta meta;
-    if (!ckpt_read_meta(&c, ckpt, &meta, err, sizeof err))
-        return eval_fail(&c, err);
-    run_config rc;
-    run_config_default(&rc);
-    if (!run_config_load_ini_text(&rc, meta.config, ckpt, err, sizeof err)) {
-        snprintf(msg, sizeof msg, "the configuration saved in %.1000s", err);
-        return eval_fail(&c, msg);
-    }
-    rc.mc.seed = rc.seed;
     if (strcmp(split, "train") && strcmp(split, "val") && strcmp(split, "test"))
         return eval_fail(&c, "--split must be train, val or test");
-    long cores = sysconf(_SC_NPROCESSORS_ONLN) / (c.local_size > 0 ? c.local_size : 1);
-    openblas_set_num_threads(threads > 0 ? threads : cores > 0 ? (int)cores : 1);
-    data_feed *feed =
-        data_feed_open(data, &c, rc.batch_size, rc.seed, rc.drop_last, false, rc.length_buckets);
-    if (data_feed_split_size(feed, split) <= 0) {
+    ckpt_model cm;
+    if (!ckpt_model_open(&cm, &c, ckpt, data, threads, err, sizeof err))
+        return eval_fail(&c, err);
+    if (data_feed_split_size(cm.feed, split) <= 0) {
         snprintf(msg, sizeof msg, "%.900s has no '%s' split (or it is empty)", data, split);
+        ckpt_model_close(&cm);
         return eval_fail(&c, msg);
     }
-    data_shape shape;
-    data_feed_shape(feed, &shape);
-    model *m = model_create(rc.model, &rc.mc, &shape, err, sizeof err);
-    if (!m)
-        return eval_fail(&c, err);
+    model *m = cm.model;
+    data_feed *feed = cm.feed;
     adam_config ac = adam_config_default();
     trainer t;
-    trainer_init(&t, m, &c, &ac, true, false, rc.micro_batch, 0.0f, rc.seed);
-    if (!ckpt_read_state(&c, ckpt, &m->ps, &t.sync.adam, err, sizeof err))
-        return eval_fail(&c, err);
+    trainer_init(&t, m, &c, &ac, true, false, cm.rc.micro_batch, 0.0f, cm.rc.seed);
 
     int K = m->shape.num_classes;
     int64_t *confusion = xcalloc((size_t)K * K, sizeof *confusion);
@@ -111,12 +91,10 @@ int cmd_eval(int argc, char **argv) {
     confusion_scores(confusion, K, &e.accuracy, &e.macro_f1);
     if (c.rank == 0)
         printf("eval %s of %s (step %lld): loss %.4f accuracy %.4f macro-F1 %.4f (n=%lld)\n", split,
-               ckpt, (long long)meta.step, e.loss, e.accuracy, e.macro_f1, (long long)e.n);
+               ckpt, (long long)cm.meta.step, e.loss, e.accuracy, e.macro_f1, (long long)e.n);
     free(confusion);
     trainer_free(&t);
-    model_free(m);
-    data_feed_free(feed);
-    ckpt_meta_free(&meta);
+    ckpt_model_close(&cm);
     comm_free(&c);
     HEED_MPI_CHECK(MPI_Finalize());
     return HEED_EXIT_OK;

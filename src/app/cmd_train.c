@@ -2,6 +2,8 @@
  * cmd_train.c - `heed train`: options, data, model, the training loop,
  * evaluation, metrics and curves.
  */
+#define _GNU_SOURCE /* sched_getaffinity, CPU_COUNT (default_threads) */
+
 #include "app/commands.h"
 #include "app/config.h"
 #include "app/curves.h"
@@ -20,6 +22,7 @@
 #include <cblas.h>
 #include <errno.h>
 #include <math.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -112,9 +115,16 @@ static void make_dirs(const char *path) {
         HEED_DIE(HEED_EXIT_BAD_INPUT, "cannot create directory '%s': %s", buf, strerror(errno));
 }
 
+/* Cores of the node / ranks on it, but never more than the cores this rank
+ * is bound to: Open MPI binds each of 1-2 ranks to one core, and 8 threads
+ * on one core are slower than 1. */
 static int default_threads(const comm *c) {
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     int t = (int)(cores / (c->local_size > 0 ? c->local_size : 1));
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) < t)
+        t = CPU_COUNT(&set);
     return t > 0 ? t : 1;
 }
 
@@ -234,6 +244,8 @@ static int train_loop(run *r, int64_t start_step) {
         int64_t global_n = 0;
         r->step_now = step;
         fault_kind fault = debug_fault_hit(&r->fault, r->comm.rank, step);
+        if (fault == FAULT_SKIP)
+            continue;
         watchdog_arrive(r->wd, step, "train step");
         const sample_block *blk = data_feed_train_batch(r->data, epoch, in_epoch, &global_n);
         if (fault == FAULT_NAN && blk->n > 0 && blk->images)
@@ -241,8 +253,9 @@ static int train_loop(run *r, int64_t start_step) {
         float lr = lr_at(sched, rc->lr, step, rc->warmup, r->total_steps);
         watchdog_arm(r->wd, step, "train step (loss and gradient all-reduce)");
         step_result sr = trainer_step(&r->trainer, blk, global_n, step, lr, rc->clip);
-        watchdog_disarm(r->wd);
         samples_since_log += global_n;
+        if (!sr.finite)
+            watchdog_disarm(r->wd);
         if (!sr.finite && !strcmp(rc->on_nonfinite, "skip")) {
             /* sr.finite is one verdict reached by all ranks before the update:
              * every rank skips the same step and the parameters are unchanged. */
@@ -270,8 +283,12 @@ static int train_loop(run *r, int64_t start_step) {
         bool last = step + 1 == r->total_steps;
         debug_signal(r, step);
         bool preempted = ckpt_signal_agree(&r->comm);
-        if (preempted || last || (rc->ckpt_every && (step + 1) % rc->ckpt_every == 0))
+        watchdog_disarm(r->wd);
+        if (preempted || last || (rc->ckpt_every && (step + 1) % rc->ckpt_every == 0)) {
+            watchdog_arm(r->wd, step, "checkpoint write (collective HDF5)");
             save_checkpoint(r, step + 1, lr);
+            watchdog_disarm(r->wd);
+        }
         if (preempted) {
             if (is_root(r)) {
                 progress_end(&r->metrics);
@@ -400,7 +417,7 @@ static bool resume(run *r, int64_t *start_step, char *err, size_t errlen) {
     bool automatic = !strcmp(r->rc.resume, "auto");
     char **paths = NULL;
     int n = resume_candidates(r, &paths);
-    bool ok = !automatic, loaded = false, dirty = false;
+    bool ok = true, loaded = false, dirty = false;
     for (int i = 0; i < n && !loaded; i++) {
         ckpt_meta m;
         char why[1024];
@@ -417,7 +434,7 @@ static bool resume(run *r, int64_t *start_step, char *err, size_t errlen) {
         }
         if (good) {
             *start_step = m.step;
-            loaded = ok = true;
+            loaded = true;
             if (is_root(r))
                 fprintf(stderr,
                         "heed train: resuming from %s (step %lld, epoch %lld, written by %d "
@@ -430,6 +447,7 @@ static bool resume(run *r, int64_t *start_step, char *err, size_t errlen) {
                         paths[i], why);
         } else {
             snprintf(err, errlen, "--resume: %.1000s", why);
+            ok = false;
         }
         ckpt_meta_free(&m);
     }
@@ -540,6 +558,11 @@ int cmd_train(int argc, char **argv) {
     int64_t start_step = 0;
     if (r.rc.resume[0] && !resume(&r, &start_step, err, sizeof err))
         return finish_bad_input(&r.comm, err);
+    if (start_step >= r.total_steps && is_root(&r))
+        fprintf(stderr,
+                "heed train: the checkpoint is at step %lld, --steps/--epochs ask for %lld: "
+                "nothing to train\n",
+                (long long)start_step, (long long)r.total_steps);
     ckpt_signal_install();
     r.fault = debug_fault_from_env();
     r.wd = watchdog_create(&r.comm, r.rc.collective_timeout);

@@ -10,5 +10,7 @@ int cmd_models(int argc, char **argv);
 int cmd_doctor(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_export(int argc, char **argv);
+int cmd_explain(int argc, char **argv);
+int cmd_tokenize(int argc, char **argv);
 
 #endif

@@ -14,6 +14,7 @@ void trainer_init(trainer *t, model *m, const comm *c, const adam_config *adam, 
     memset(t, 0, sizeof *t);
     t->model = m;
     t->graph = graph_create(64u << 20, m->ps.count);
+    graph_set_lazy_grads(t->graph, true); /* no zero-fill of overwritten gradients */
     t->adam = *adam;
     t->comm = c;
     t->micro_batch = micro_batch;

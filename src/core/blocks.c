@@ -50,6 +50,13 @@ void mha_init(mha *m, params *ps, const char *name, int C, int NH, float p_attn)
 
 tensor *mha_forward(graph *g, const mha *m, tensor *q_in, tensor *kv_in, const tensor *kv_mask,
                     tensor **probs_out) {
+    if (q_in == kv_in) {
+        /* self-attention: one product for q, k and v */
+        tensor *w[3] = {m->q.weight, m->k.weight, m->v.weight};
+        tensor *b[3] = {m->q.bias, m->k.bias, m->v.bias};
+        tensor *y = op_self_attention(g, q_in, w, b, kv_mask, m->NH, m->p_attn, probs_out);
+        return linear_layer_forward(g, &m->o, y);
+    }
     tensor *q = linear_layer_forward(g, &m->q, q_in);
     tensor *k = linear_layer_forward(g, &m->k, kv_in);
     tensor *v = linear_layer_forward(g, &m->v, kv_in);

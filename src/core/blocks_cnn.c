@@ -52,6 +52,10 @@ void cbam_init(cbam *m, params *ps, const char *name, int C, int reduction) {
 }
 
 tensor *cbam_forward(graph *g, const cbam *m, tensor *x) {
+    return cbam_forward_gates(g, m, x, NULL);
+}
+
+tensor *cbam_forward_gates(graph *g, const cbam *m, tensor *x, cbam_gates *gates) {
     int B = x->shape[0];
     /* channel attention: both descriptors through the one MLP as 2B rows */
     tensor *desc[2] = {op_global_avg_pool(g, x), op_global_max_pool(g, x)};
@@ -59,9 +63,14 @@ tensor *cbam_forward(graph *g, const cbam *m, tensor *x) {
     h = linear_layer_forward(g, &m->fc2, op_relu(g, linear_layer_forward(g, &m->fc1, h)));
     tensor *parts[2];
     op_split(g, h, 0, 2, (int[]){B, B}, parts);
-    x = op_scale_channels(g, x, op_sigmoid(g, op_add(g, parts[0], parts[1])));
+    tensor *s = op_sigmoid(g, op_add(g, parts[0], parts[1]));
+    x = op_scale_channels(g, x, s);
     /* spatial attention over the channel-pooled (max, mean) map */
     tensor *a = op_sigmoid(g, conv_layer_forward(g, &m->spatial, op_channel_pool(g, x)));
+    if (gates) {
+        gates->channel = s;
+        gates->spatial = graph_reshape(g, a, 3, (int[]){B, a->shape[2], a->shape[3]});
+    }
     return op_scale_spatial(g, x, a);
 }
 
@@ -106,12 +115,19 @@ int residual_block_out(const residual_block *r) {
 }
 
 tensor *residual_block_forward(graph *g, const residual_block *r, tensor *x) {
+    return residual_block_forward_gates(g, r, x, NULL);
+}
+
+tensor *residual_block_forward_gates(graph *g, const residual_block *r, tensor *x,
+                                     cbam_gates *gates) {
+    if (gates)
+        *gates = (cbam_gates){0};
     tensor *h = op_relu(g, bn_layer_forward(g, &r->bn1, conv_layer_forward(g, &r->conv1, x)));
     h = bn_layer_forward(g, &r->bn2, conv_layer_forward(g, &r->conv2, h));
     if (r->bottleneck)
         h = bn_layer_forward(g, &r->bn3, conv_layer_forward(g, &r->conv3, op_relu(g, h)));
     if (r->has_cbam)
-        h = cbam_forward(g, &r->att, h);
+        h = cbam_forward_gates(g, &r->att, h, gates);
     tensor *sc =
         r->has_down ? bn_layer_forward(g, &r->down_bn, conv_layer_forward(g, &r->down, x)) : x;
     return op_relu(g, op_add(g, h, sc));

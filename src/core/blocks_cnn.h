@@ -50,6 +50,15 @@ typedef struct cbam {
 void cbam_init(cbam *m, params *ps, const char *name, int C, int reduction);
 tensor *cbam_forward(graph *g, const cbam *m, tensor *x);
 
+/* The gates a CBAM forward applied, for attention export: channel (B, C) and
+ * spatial (B, H, W), sigmoid values in the graph's arena. */
+typedef struct cbam_gates {
+    tensor *channel, *spatial;
+} cbam_gates;
+
+/* cbam_forward that also hands back its gates (gates may be NULL). */
+tensor *cbam_forward_gates(graph *g, const cbam *m, tensor *x, cbam_gates *gates);
+
 /* ResNet residual block (He et al. 2016, torchvision layout), with an
  * optional CBAM on the residual branch before the addition:
  *   basic:      conv3x3(stride) bn relu conv3x3 bn        (OC = planes)
@@ -72,5 +81,9 @@ void residual_block_init(residual_block *r, params *ps, const char *name, int C,
 /* Output channels of the block. */
 int residual_block_out(const residual_block *r);
 tensor *residual_block_forward(graph *g, const residual_block *r, tensor *x);
+/* The same, handing back the CBAM gates (NULLs without CBAM; gates may be
+ * NULL). */
+tensor *residual_block_forward_gates(graph *g, const residual_block *r, tensor *x,
+                                     cbam_gates *gates);
 
 #endif

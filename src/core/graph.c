@@ -8,7 +8,19 @@
 typedef struct tape_entry {
     graph_backward_fn fn;
     void *ctx;
+    tensor **inputs; /* (n_inputs), in the arena; NULL in eager mode */
+    int n_inputs;
+    uint32_t claims;
 } tape_entry;
+
+/* The unwritten-or-not flag of one lazily zeroed gradient buffer. */
+struct grad_state {
+    float *grad;
+    int64_t numel;
+    int consumers; /* tape entries that list the buffer as an input */
+    bool unwritten;
+    struct grad_state *next; /* all states of this step, for graph_backward */
+};
 
 struct graph {
     arena *arena;
@@ -16,7 +28,8 @@ struct graph {
     int tape_len, tape_cap;
     int *first_use;
     int n_params;
-    bool training, grad_enabled;
+    bool training, grad_enabled, lazy;
+    struct grad_state *states; /* lazy mode: this step's gradient buffers */
     uint64_t seed, step, op_counter;
     int64_t *sample_ids;
     int n_samples, sample_cap;
@@ -49,6 +62,7 @@ void graph_free(graph *g) {
 void graph_reset(graph *g) {
     arena_reset(g->arena);
     g->tape_len = 0;
+    g->states = NULL;
     for (int i = 0; i < g->n_params; i++)
         g->first_use[i] = INT32_MAX;
 }
@@ -67,6 +81,33 @@ void graph_set_grad(graph *g, bool enabled) {
 
 bool graph_grad_enabled(const graph *g) {
     return g->grad_enabled;
+}
+
+void graph_set_lazy_grads(graph *g, bool lazy) {
+    g->lazy = lazy;
+}
+
+bool graph_lazy_grads(const graph *g) {
+    return g->lazy;
+}
+
+static void grad_state_zero(struct grad_state *s) {
+    memset(s->grad, 0, sizeof(float) * (size_t)s->numel);
+    s->unwritten = false;
+}
+
+bool graph_grad_claim(tensor *t) {
+    struct grad_state *s = t->grad ? t->gstate : NULL;
+    if (!s || !s->unwritten)
+        return false;
+    s->unwritten = false;
+    return true;
+}
+
+void graph_grad_settle(tensor *t) {
+    struct grad_state *s = t->grad ? t->gstate : NULL;
+    if (s && s->unwritten)
+        grad_state_zero(s);
 }
 
 void graph_begin_step(graph *g, uint64_t seed, uint64_t step, const int64_t *sample_ids, int n) {
@@ -110,8 +151,15 @@ tensor *graph_new(graph *g, dtype dt, int ndim, const int *shape, bool with_grad
     t->param = -1;
     if (dt == DTYPE_F32) {
         t->data = arena_alloc(g->arena, sizeof(float) * t->numel);
-        if (with_grad)
+        if (with_grad && g->lazy) {
+            t->grad = arena_alloc(g->arena, sizeof(float) * t->numel);
+            struct grad_state *s = arena_alloc(g->arena, sizeof *s);
+            *s = (struct grad_state){t->grad, t->numel, 0, true, g->states};
+            g->states = s;
+            t->gstate = s;
+        } else if (with_grad) {
             t->grad = arena_calloc(g->arena, sizeof(float) * t->numel);
+        }
     } else {
         HEED_ASSERT(!with_grad);
         t->idata = arena_alloc(g->arena, sizeof(int32_t) * t->numel);
@@ -144,6 +192,11 @@ bool graph_wants_grad(const graph *g, int n, tensor *const *inputs) {
 
 void *graph_record(graph *g, graph_backward_fn fn, size_t ctx_bytes, int n_inputs,
                    tensor *const *inputs) {
+    return graph_record_claims(g, fn, ctx_bytes, n_inputs, inputs, 0);
+}
+
+void *graph_record_claims(graph *g, graph_backward_fn fn, size_t ctx_bytes, int n_inputs,
+                          tensor *const *inputs, uint32_t claims) {
     if (g->tape_len == g->tape_cap) {
         /* Grows only in the first step; later steps record the same ops. */
         g->tape_cap *= 2;
@@ -158,21 +211,61 @@ void *graph_record(graph *g, graph_backward_fn fn, size_t ctx_bytes, int n_input
     tape_entry *e = &g->tape[index];
     e->fn = fn;
     e->ctx = ctx_bytes ? arena_alloc(g->arena, ctx_bytes) : NULL;
+    e->inputs = NULL;
+    e->n_inputs = 0;
+    e->claims = 0;
+    bool lazy_inputs = false;
+    for (int i = 0; i < n_inputs; i++)
+        if (inputs[i] && inputs[i]->grad && inputs[i]->gstate) {
+            inputs[i]->gstate->consumers++;
+            lazy_inputs = true;
+        }
+    if (lazy_inputs) {
+        /* The tape settles these inputs before the backward runs. */
+        e->inputs = arena_alloc(g->arena, sizeof *e->inputs * n_inputs);
+        memcpy(e->inputs, inputs, sizeof *e->inputs * n_inputs);
+        e->n_inputs = n_inputs;
+        e->claims = claims;
+    }
     return e->ctx;
+}
+
+/* Runs tape entry e: settles the inputs it did not claim, runs its backward,
+ * then settles the claimed ones it left unwritten. */
+static void tape_entry_run(const tape_entry *e) {
+    for (int i = 0; i < e->n_inputs; i++) {
+        bool claimed = i < 32 && (e->claims >> i & 1u);
+        if (e->inputs[i] && !claimed)
+            graph_grad_settle(e->inputs[i]);
+    }
+    e->fn(e->ctx);
+    for (int i = 0; i < e->n_inputs && i < 32; i++)
+        if (e->inputs[i] && (e->claims >> i & 1u))
+            graph_grad_settle(e->inputs[i]);
+}
+
+static void tape_replay(graph *g) {
+    for (int i = g->tape_len - 1; i >= 0; i--) {
+        tape_entry_run(&g->tape[i]);
+        if (g->hook)
+            g->hook(g->hook_ctx, i);
+    }
 }
 
 void graph_backward(graph *g, tensor *loss, float seed) {
     HEED_ASSERT(loss->numel == 1 && loss->grad);
+    /* Nothing will write these: zeros, as in eager mode (the loss among them). */
+    for (struct grad_state *s = g->states; s; s = s->next)
+        if (s->unwritten && s->consumers == 0)
+            grad_state_zero(s);
+    graph_grad_settle(loss);
     loss->grad[0] += seed;
-    graph_backward_tape(g);
+    tape_replay(g);
 }
 
 void graph_backward_tape(graph *g) {
-    for (int i = g->tape_len - 1; i >= 0; i--) {
-        g->tape[i].fn(g->tape[i].ctx);
-        if (g->hook)
-            g->hook(g->hook_ctx, i);
-    }
+    HEED_ASSERT(!g->states); /* hand-seeded gradients need eager mode */
+    tape_replay(g);
 }
 
 void graph_set_backward_hook(graph *g, graph_backward_hook hook, void *hook_ctx) {

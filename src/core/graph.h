@@ -86,8 +86,50 @@ void *graph_record(graph *g, graph_backward_fn fn, size_t ctx_bytes, int n_input
  * seed scales the whole backward pass: 1/micro-batches for accumulation. */
 void graph_backward(graph *g, tensor *loss, float seed);
 /* Replays the tape in reverse from whatever output grads were set by hand
- * (tests seed a non-scalar output with random weights). */
+ * (tests seed a non-scalar output with random weights). Eager mode only. */
 void graph_backward_tape(graph *g);
+
+/* ---- lazily zeroed activation gradients ---------------------------------
+ *
+ * In eager mode (the default) graph_new zero-fills every activation
+ * gradient at birth. In lazy mode a gradient is born unwritten, and the
+ * zero-fill (a full pass over memory per activation) is skipped wherever the
+ * first backward to write the gradient overwrites it instead:
+ *
+ *  - Before an op's backward runs, the tape zero-fills the op's inputs whose
+ *    gradient is still unwritten, except those the op claimed: every op
+ *    works unchanged in lazy mode, and opting in is per op and per input.
+ *  - An op recorded with graph_record_claims calls graph_grad_claim(x) right
+ *    before writing x->grad for each input x in `claims` (bit i: inputs[i]):
+ *    true means "unwritten: overwrite (=) every element", false "accumulate
+ *    (+=)". That write must be complete before the op claims another input,
+ *    since two inputs can share one buffer (op_add(x, x), views). A claimed
+ *    input left unwritten is zero-filled after the op (a safety net).
+ *  - graph_backward zero-fills the gradients no op consumed (the loss,
+ *    unused outputs) before it replays the tape, so after it returns every
+ *    gradient holds valid values, as in eager mode.
+ *  - graph_backward_tape, whose caller seeds outputs by hand, needs eager
+ *    mode: it cannot tell a seeded gradient from an unwritten one.
+ *
+ * Parameter gradients always accumulate (their gstate is NULL), as do the
+ * gradients of tensors made outside a graph and of graphs in eager mode:
+ * graph_grad_claim returns false for them. Takes effect from the next
+ * graph_new; switch only between steps (after graph_reset). */
+void graph_set_lazy_grads(graph *g, bool lazy);
+bool graph_lazy_grads(const graph *g);
+
+/* graph_record, and the inputs whose bit is set in `claims` are left to the
+ * op (see above); bits past the 32nd input are ignored (never claimed). */
+void *graph_record_claims(graph *g, graph_backward_fn fn, size_t ctx_bytes, int n_inputs,
+                          tensor *const *inputs, uint32_t claims);
+
+/* In a backward, right before writing t->grad: true when the gradient is
+ * still unwritten (then it counts as written from now on) and the op must
+ * overwrite every element; false when it must accumulate. */
+bool graph_grad_claim(tensor *t);
+/* Zero-fills t->grad if it is still unwritten: for an op that claimed t but
+ * cannot overwrite it this time (say, its inputs share a buffer). */
+void graph_grad_settle(tensor *t);
 
 /* hook(hook_ctx, i) runs after tape entry i finished its backward. */
 void graph_set_backward_hook(graph *g, graph_backward_hook hook, void *hook_ctx);

@@ -42,6 +42,15 @@ tensor *op_matmul(graph *g, tensor *a, tensor *b, bool trans_a, bool trans_b);
 tensor *op_attention(graph *g, tensor *q, tensor *k, tensor *v, const tensor *mask, int NH,
                      float p_drop, tensor **probs_out);
 
+/* Self-attention with the q, k, v projections fused: the result of
+ * op_attention(op_linear(x, w[0], b[0]), op_linear(x, w[1], b[1]),
+ * op_linear(x, w[2], b[2]), mask, NH, p_drop, probs_out) up to rounding, from
+ * one sgemm of 3C outputs instead of three of C (x read once, one dx
+ * product in the backward). x (B, T, C); w[i] (C, C); b[i] (C) or NULL;
+ * mask (B, T) or NULL. */
+tensor *op_self_attention(graph *g, tensor *x, tensor *const w[3], tensor *const b[3],
+                          const tensor *mask, int NH, float p_drop, tensor **probs_out);
+
 /* ---- ops_elementwise.c ----------------------------------------------- */
 
 tensor *op_add(graph *g, tensor *a, tensor *b); /* same shapes */

@@ -33,9 +33,10 @@ static inline float tanh_approx(float x) {
     return ax < 0.625f ? small : big;
 }
 
-/* The loops below are cloned for AVX2 so they run 8 wide where the CPU
- * allows, while the binary still runs on any x86-64. */
-#define ACT_CLONES __attribute__((target_clones("avx2", "default")))
+/* The loops below are cloned for AVX-512 and AVX2 so they run 16 or 8 wide
+ * where the CPU allows, while the binary still runs on any x86-64. FMA
+ * contraction is off (CMakeLists.txt), so every clone gives the same bits. */
+#define ACT_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 
 /* ---- relu ------------------------------------------------------------- */
 
@@ -45,10 +46,24 @@ ACT_CLONES static void relu_forward(float *out, const float *x, int64_t n) {
         out[i] = x[i] > 0.0f ? x[i] : 0.0f;
 }
 
-/* dx (N) += dout where x > 0 (0 at x == 0, as PyTorch) */
-ACT_CLONES static void relu_backward(float *dx, const float *dout, const float *x, int64_t n) {
-    for (int64_t i = 0; i < n; i++)
-        dx[i] += x[i] > 0.0f ? dout[i] : 0.0f;
+/* Every backward below writes dx (N) = v, or with `acc` dx += v: the first
+ * writer of a lazily zeroed gradient overwrites it (graph.h). ACT_STORE
+ * makes the choice once, outside the loop: a select inside it stops gcc
+ * from vectorising. */
+#define ACT_STORE(dst, v, acc)                                                                     \
+    do {                                                                                           \
+        if (acc)                                                                                   \
+            for (int64_t i = 0; i < n; i++)                                                        \
+                (dst)[i] += (v);                                                                   \
+        else                                                                                       \
+            for (int64_t i = 0; i < n; i++)                                                        \
+                (dst)[i] = (v);                                                                    \
+    } while (0)
+
+/* dx (N) (+)= dout where x > 0 (0 at x == 0, as PyTorch) */
+ACT_CLONES static void relu_backward(float *dx, const float *dout, const float *x, int64_t n,
+                                     bool acc) {
+    ACT_STORE(dx, x[i] > 0.0f ? dout[i] : 0.0f, acc);
 }
 
 /* ---- gelu, exact: x * Phi(x) ------------------------------------------ */
@@ -59,12 +74,15 @@ ACT_CLONES static void gelu_erf_forward(float *out, const float *x, int64_t n) {
 }
 
 /* d/dx x Phi(x) = Phi(x) + x phi(x) */
-ACT_CLONES static void gelu_erf_backward(float *dx, const float *dout, const float *x, int64_t n) {
-    for (int64_t i = 0; i < n; i++) {
-        float cdf = 0.5f * (1.0f + fast_erff(x[i] * GELU_INV_SQRT_2));
-        float pdf = GELU_INV_SQRT_2PI * fast_expf(-0.5f * x[i] * x[i]);
-        dx[i] += dout[i] * (cdf + x[i] * pdf);
-    }
+static inline float gelu_erf_grad(float x) {
+    float cdf = 0.5f * (1.0f + fast_erff(x * GELU_INV_SQRT_2));
+    float pdf = GELU_INV_SQRT_2PI * fast_expf(-0.5f * x * x);
+    return cdf + x * pdf;
+}
+
+ACT_CLONES static void gelu_erf_backward(float *dx, const float *dout, const float *x, int64_t n,
+                                         bool acc) {
+    ACT_STORE(dx, dout[i] * gelu_erf_grad(x[i]), acc);
 }
 
 /* ---- gelu, tanh approximation ----------------------------------------- */
@@ -79,14 +97,17 @@ ACT_CLONES static void gelu_tanh_forward(float *out, const float *x, int64_t n) 
 }
 
 /* d/dx x s(2u) = s + 2 x s (1 - s) du/dx, s = sigmoid(2u) */
-ACT_CLONES static void gelu_tanh_backward(float *dx, const float *dout, const float *x, int64_t n) {
-    for (int64_t i = 0; i < n; i++) {
-        float x2 = x[i] * x[i];
-        float u = GELU_SQRT_2_OVER_PI * (x[i] + GELU_CUBIC * x2 * x[i]);
-        float du = GELU_SQRT_2_OVER_PI * (1.0f + 3.0f * GELU_CUBIC * x2);
-        float s = 1.0f / (1.0f + fast_expf(-2.0f * u));
-        dx[i] += dout[i] * (s + 2.0f * x[i] * s * (1.0f - s) * du);
-    }
+static inline float gelu_tanh_grad(float x) {
+    float x2 = x * x;
+    float u = GELU_SQRT_2_OVER_PI * (x + GELU_CUBIC * x2 * x);
+    float du = GELU_SQRT_2_OVER_PI * (1.0f + 3.0f * GELU_CUBIC * x2);
+    float s = 1.0f / (1.0f + fast_expf(-2.0f * u));
+    return s + 2.0f * x * s * (1.0f - s) * du;
+}
+
+ACT_CLONES static void gelu_tanh_backward(float *dx, const float *dout, const float *x, int64_t n,
+                                          bool acc) {
+    ACT_STORE(dx, dout[i] * gelu_tanh_grad(x[i]), acc);
 }
 
 /* ---- tanh ------------------------------------------------------------- */
@@ -96,10 +117,10 @@ ACT_CLONES static void tanh_forward(float *out, const float *x, int64_t n) {
         out[i] = tanh_approx(x[i]);
 }
 
-/* dx (N) += dout (1 - out^2) */
-ACT_CLONES static void tanh_backward(float *dx, const float *dout, const float *out, int64_t n) {
-    for (int64_t i = 0; i < n; i++)
-        dx[i] += dout[i] * (1.0f - out[i] * out[i]);
+/* dx (N) (+)= dout (1 - out^2) */
+ACT_CLONES static void tanh_backward(float *dx, const float *dout, const float *out, int64_t n,
+                                     bool acc) {
+    ACT_STORE(dx, dout[i] * (1.0f - out[i] * out[i]), acc);
 }
 
 /* ---- sigmoid ---------------------------------------------------------- */
@@ -111,10 +132,10 @@ ACT_CLONES static void sigmoid_forward(float *out, const float *x, int64_t n) {
         out[i] = 1.0f / (1.0f + fast_expf(-x[i]));
 }
 
-/* dx (N) += dout out (1 - out) */
-ACT_CLONES static void sigmoid_backward(float *dx, const float *dout, const float *out, int64_t n) {
-    for (int64_t i = 0; i < n; i++)
-        dx[i] += dout[i] * out[i] * (1.0f - out[i]);
+/* dx (N) (+)= dout out (1 - out) */
+ACT_CLONES static void sigmoid_backward(float *dx, const float *dout, const float *out, int64_t n,
+                                        bool acc) {
+    ACT_STORE(dx, dout[i] * out[i] * (1.0f - out[i]), acc);
 }
 
 /* ---- autograd wrappers ------------------------------------------------ */
@@ -133,21 +154,22 @@ static void act_backward_entry(void *p) {
         return;
     const float *dout = c->out->grad, *x = c->x->data, *out = c->out->data;
     int64_t n = c->x->numel;
+    bool acc = !graph_grad_claim(c->x);
     switch (c->kind) {
     case ACT_RELU:
-        relu_backward(dx, dout, x, n);
+        relu_backward(dx, dout, x, n, acc);
         break;
     case ACT_GELU_ERF:
-        gelu_erf_backward(dx, dout, x, n);
+        gelu_erf_backward(dx, dout, x, n, acc);
         break;
     case ACT_GELU_TANH:
-        gelu_tanh_backward(dx, dout, x, n);
+        gelu_tanh_backward(dx, dout, x, n, acc);
         break;
     case ACT_TANH:
-        tanh_backward(dx, dout, out, n);
+        tanh_backward(dx, dout, out, n, acc);
         break;
     case ACT_SIGMOID:
-        sigmoid_backward(dx, dout, out, n);
+        sigmoid_backward(dx, dout, out, n, acc);
         break;
     }
 }
@@ -177,7 +199,7 @@ static tensor *activation(graph *g, tensor *x, act_kind kind) {
         break;
     }
     if (grad) {
-        act_ctx *c = graph_record(g, act_backward_entry, sizeof *c, 1, in);
+        act_ctx *c = graph_record_claims(g, act_backward_entry, sizeof *c, 1, in, 1u);
         *c = (act_ctx){out, x, kind};
     }
     return out;

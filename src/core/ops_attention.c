@@ -1,10 +1,15 @@
 /*
- * ops_attention.c - fused multi-head scaled dot-product attention.
+ * ops_attention.c - fused multi-head scaled dot-product attention, and
+ * self-attention with its q, k, v projections fused into one product.
  *
- * Heads are views, not copies: head h of q (B, T, C) is the T x HS matrix at
- * q + b*T*C + h*HS with leading dimension C, which cblas_sgemm takes as is.
- * So the forward is, per (b, h), one sgemm for the scores, a masked softmax
- * in place, and one sgemm for the output; the backward is four sgemms.
+ * Heads are views, not copies: head h of q (B, T, ldq) is the T x HS matrix
+ * at q + b*T*ldq + h*HS with leading dimension ldq, which cblas_sgemm takes
+ * as is. So the forward is, per (b, h), one sgemm for the scores, a masked
+ * softmax in place, and one sgemm for the output; the backward is four
+ * sgemms. op_attention has q, k, v of their own (ld = C); op_self_attention
+ * computes them as the column blocks of one (B*T, 3C) product (ld = 3C), so
+ * x is read once, and the backward writes their gradients into one (B*T, 3C)
+ * buffer that two sgemms turn into dx and d[wq; wk; wv].
  */
 #include "core/ops.h"
 
@@ -16,127 +21,171 @@
 #include <math.h>
 #include <string.h>
 
-typedef struct attention_ctx {
-    tensor *out, *q, *k, *v;
-    float *probs;   /* (B, NH, T, S) softmax output */
-    uint8_t *keep;  /* (B, NH, T, S) dropout mask, or NULL */
-    float *scratch; /* (T, S): probs after dropout, then d(probs) */
+/* Sizes and leading dimensions: q and dq rows are ldq apart, k/dk ldk, v/dv
+ * ldv, out/dout ldo. */
+typedef struct attn_dims {
     int B, T, S, C, NH;
-    float p_drop;
-} attention_ctx;
+    int ldq, ldk, ldv, ldo;
+} attn_dims;
 
-/* row (S) = softmax(row * scale + mask), in place; all-masked rows become 0. */
-static void softmax_row_inplace(float *row, const float *mask, float scale, int S) {
-    float maxv = -INFINITY;
-    for (int s = 0; s < S; s++) {
-        float x = row[s] * scale + (mask ? mask[s] : 0.0f);
-        row[s] = x;
-        maxv = x > maxv ? x : maxv;
-    }
-    if (maxv == -INFINITY) {
-        memset(row, 0, sizeof(float) * S);
-        return;
-    }
-    float sum = 0.0f;
-    for (int s = 0; s < S; s++) {
-        float e = fast_expf(row[s] - maxv);
-        row[s] = e;
-        sum += e;
-    }
-    float inv = 1.0f / sum;
-    for (int s = 0; s < S; s++)
-        row[s] *= inv;
+/* The softmax loops are cloned for AVX-512 and AVX2 (16- or 8-wide
+ * fast_expf) where the CPU allows, while the binary still runs on any
+ * x86-64. Reductions keep ATT_LANES partial sums combined in a fixed order,
+ * so results do not depend on the vector width. */
+#define ATT_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+enum { ATT_LANES = 8 };
+
+static inline float lanes_combine(const float *s) {
+    return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
 }
 
-/* out (B,T,C), probs (B,NH,T,S); q (B,T,C), k/v (B,S,C), mask (B,S) or NULL */
+/* p (T, S) = softmax over each row of p + mask, in place; mask (S) or NULL
+ * (the 1/sqrt(HS) scale is the scores sgemm's alpha); all-masked rows
+ * become 0. Separate simple loops: each vectorises. */
+ATT_CLONES static void softmax_block(float *p, const float *mask, int T, int S) {
+    for (int t = 0; t < T; t++) {
+        float *row = p + (size_t)t * S;
+        if (mask)
+            for (int s = 0; s < S; s++)
+                row[s] += mask[s];
+        float m[ATT_LANES];
+        for (int j = 0; j < ATT_LANES; j++)
+            m[j] = -INFINITY;
+        int s = 0;
+        for (; s + ATT_LANES <= S; s += ATT_LANES)
+            for (int j = 0; j < ATT_LANES; j++)
+                m[j] = row[s + j] > m[j] ? row[s + j] : m[j];
+        for (; s < S; s++)
+            m[0] = row[s] > m[0] ? row[s] : m[0];
+        float maxv = m[0];
+        for (int j = 1; j < ATT_LANES; j++)
+            maxv = m[j] > maxv ? m[j] : maxv;
+        if (maxv == -INFINITY) {
+            memset(row, 0, sizeof(float) * S);
+            continue;
+        }
+        float sum[ATT_LANES] = {0};
+        for (s = 0; s + ATT_LANES <= S; s += ATT_LANES)
+            for (int j = 0; j < ATT_LANES; j++) {
+                float e = fast_expf(row[s + j] - maxv);
+                row[s + j] = e;
+                sum[j] += e;
+            }
+        for (; s < S; s++) {
+            float e = fast_expf(row[s] - maxv);
+            row[s] = e;
+            sum[0] += e;
+        }
+        float inv = 1.0f / lanes_combine(sum);
+        for (s = 0; s < S; s++)
+            row[s] *= inv;
+    }
+}
+
+/* dp (T, S) = scale * p * (d - <d, p>) per row, where d is dp itself, or,
+ * with dropout, dp where keep and 0 elsewhere, times keep_scale. */
+ATT_CLONES static void softmax_block_backward(float *dp, const float *p, const uint8_t *keep,
+                                              float keep_scale, float scale, int T, int S) {
+    for (int t = 0; t < T; t++) {
+        float *d = dp + (size_t)t * S;
+        const float *pt = p + (size_t)t * S;
+        if (keep) {
+            const uint8_t *kt = keep + (size_t)t * S;
+            for (int s = 0; s < S; s++)
+                d[s] = kt[s] ? d[s] * keep_scale : 0.0f;
+        }
+        float acc[ATT_LANES] = {0};
+        int s = 0;
+        for (; s + ATT_LANES <= S; s += ATT_LANES)
+            for (int j = 0; j < ATT_LANES; j++)
+                acc[j] += d[s + j] * pt[s + j];
+        for (; s < S; s++)
+            acc[0] += d[s] * pt[s];
+        float dot = lanes_combine(acc);
+        for (s = 0; s < S; s++)
+            d[s] = pt[s] * (d[s] - dot) * scale;
+    }
+}
+
+/* dst (n) = src where keep, else 0, times keep_scale */
+ATT_CLONES static void dropout_block(float *dst, const float *src, const uint8_t *keep,
+                                     float keep_scale, int n) {
+    for (int i = 0; i < n; i++)
+        dst[i] = keep[i] ? src[i] * keep_scale : 0.0f;
+}
+
+/* out (B, T, ldo), probs (B, NH, T, S); q (B, T, ldq), k (B, S, ldk),
+ * v (B, S, ldv); mask (B, S) or NULL; scratch (T, S) */
 static void attention_forward(float *out, float *probs, float *scratch, const uint8_t *keep,
                               float keep_scale, const float *q, const float *k, const float *v,
-                              const float *mask, int B, int T, int S, int C, int NH) {
-    int HS = C / NH;
+                              const float *mask, const attn_dims *d) {
+    int T = d->T, S = d->S, NH = d->NH, HS = d->C / NH;
     float scale = 1.0f / sqrtf((float)HS);
-    for (int b = 0; b < B; b++) {
+    for (int b = 0; b < d->B; b++) {
         const float *mask_b = mask ? mask + (size_t)b * S : NULL;
         for (int h = 0; h < NH; h++) {
-            const float *q_bh = q + (size_t)b * T * C + h * HS;
-            const float *k_bh = k + (size_t)b * S * C + h * HS;
-            const float *v_bh = v + (size_t)b * S * C + h * HS;
+            const float *q_bh = q + (size_t)b * T * d->ldq + h * HS;
+            const float *k_bh = k + (size_t)b * S * d->ldk + h * HS;
+            const float *v_bh = v + (size_t)b * S * d->ldv + h * HS;
             float *p_bh = probs + ((size_t)b * NH + h) * T * S;
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, S, HS, 1.0f, q_bh, C, k_bh, C,
-                        0.0f, p_bh, S);
-            for (int t = 0; t < T; t++)
-                softmax_row_inplace(p_bh + (size_t)t * S, mask_b, scale, S);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, S, HS, scale, q_bh, d->ldq,
+                        k_bh, d->ldk, 0.0f, p_bh, S);
+            softmax_block(p_bh, mask_b, T, S);
             const float *pv = p_bh;
             if (keep) {
-                const uint8_t *keep_bh = keep + ((size_t)b * NH + h) * T * S;
-                for (int i = 0; i < T * S; i++)
-                    scratch[i] = keep_bh[i] ? p_bh[i] * keep_scale : 0.0f;
+                dropout_block(scratch, p_bh, keep + ((size_t)b * NH + h) * T * S, keep_scale,
+                              T * S);
                 pv = scratch;
             }
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, HS, S, 1.0f, pv, S, v_bh, C,
-                        0.0f, out + (size_t)b * T * C + h * HS, C);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, HS, S, 1.0f, pv, S, v_bh,
+                        d->ldv, 0.0f, out + (size_t)b * T * d->ldo + h * HS, d->ldo);
         }
     }
 }
 
-static void attention_backward(float *dq, float *dk, float *dv, float *dp, const float *dout,
-                               const float *probs, const uint8_t *keep, float keep_scale,
-                               const float *q, const float *k, const float *v, int B, int T, int S,
-                               int C, int NH) {
-    int HS = C / NH;
+/* dq, dk, dv += (or, with beta_* 0, =) the gradients of q, k, v (laid out
+ * as q, k, v); any may be NULL. For each (b, h) the writes go dv, dq, dk, so
+ * one buffer behind several of them is right when only the first written
+ * has beta 0. dp is (T, S) scratch. */
+static void attention_backward(float *dq, float *dk, float *dv, float beta_q, float beta_k,
+                               float beta_v, float *dp, const float *dout, const float *probs,
+                               const uint8_t *keep, float keep_scale, const float *q,
+                               const float *k, const float *v, const attn_dims *d) {
+    int T = d->T, S = d->S, NH = d->NH, HS = d->C / NH;
+    int ldq = d->ldq, ldk = d->ldk, ldv = d->ldv;
     float scale = 1.0f / sqrtf((float)HS);
-    for (int b = 0; b < B; b++) {
+    for (int b = 0; b < d->B; b++) {
         for (int h = 0; h < NH; h++) {
-            size_t qo = (size_t)b * T * C + h * HS, ko = (size_t)b * S * C + h * HS;
+            size_t qo = (size_t)b * T * ldq + h * HS, ko = (size_t)b * S * ldk + h * HS;
+            size_t vo = (size_t)b * S * ldv + h * HS;
             const float *p_bh = probs + ((size_t)b * NH + h) * T * S;
             const uint8_t *keep_bh = keep ? keep + ((size_t)b * NH + h) * T * S : NULL;
-            const float *dout_bh = dout + qo;
+            const float *dout_bh = dout + (size_t)b * T * d->ldo + h * HS;
             if (dv) {
                 /* dv (S,HS) += dropout(p)^T (S,T) @ dout (T,HS) */
                 const float *pv = p_bh;
                 if (keep_bh) {
-                    for (int i = 0; i < T * S; i++)
-                        dp[i] = keep_bh[i] ? p_bh[i] * keep_scale : 0.0f;
+                    dropout_block(dp, p_bh, keep_bh, keep_scale, T * S);
                     pv = dp;
                 }
                 cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, S, HS, T, 1.0f, pv, S, dout_bh,
-                            C, 1.0f, dv + ko, C);
+                            d->ldo, beta_v, dv + vo, ldv);
             }
             if (!dq && !dk)
                 continue;
             /* dp (T,S) = dout (T,HS) @ v^T (HS,S) */
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, S, HS, 1.0f, dout_bh, C, v + ko,
-                        C, 0.0f, dp, S);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, S, HS, 1.0f, dout_bh, d->ldo,
+                        v + vo, ldv, 0.0f, dp, S);
             /* through dropout, then softmax: ds = p * (dp - sum(dp * p)), times scale */
-            for (int t = 0; t < T; t++) {
-                float *dp_t = dp + (size_t)t * S;
-                const float *p_t = p_bh + (size_t)t * S;
-                if (keep_bh) {
-                    const uint8_t *keep_t = keep_bh + (size_t)t * S;
-                    for (int s = 0; s < S; s++)
-                        dp_t[s] = keep_t[s] ? dp_t[s] * keep_scale : 0.0f;
-                }
-                float dot = 0.0f;
-                for (int s = 0; s < S; s++)
-                    dot += dp_t[s] * p_t[s];
-                for (int s = 0; s < S; s++)
-                    dp_t[s] = p_t[s] * (dp_t[s] - dot) * scale;
-            }
+            softmax_block_backward(dp, p_bh, keep_bh, keep_scale, scale, T, S);
             if (dq) /* dq (T,HS) += ds (T,S) @ k (S,HS) */
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, HS, S, 1.0f, dp, S,
-                            k + ko, C, 1.0f, dq + qo, C);
+                            k + ko, ldk, beta_q, dq + qo, ldq);
             if (dk) /* dk (S,HS) += ds^T (S,T) @ q (T,HS) */
                 cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, S, HS, T, 1.0f, dp, S, q + qo,
-                            C, 1.0f, dk + ko, C);
+                            ldq, beta_k, dk + ko, ldk);
         }
     }
-}
-
-static void attention_backward_entry(void *p) {
-    attention_ctx *c = p;
-    float keep_scale = c->keep ? 1.0f / (1.0f - c->p_drop) : 1.0f;
-    attention_backward(c->q->grad, c->k->grad, c->v->grad, c->scratch, c->out->grad, c->probs,
-                       c->keep, keep_scale, c->q->data, c->k->data, c->v->data, c->B, c->T, c->S,
-                       c->C, c->NH);
 }
 
 /* Dropout mask of the probabilities, keyed per sample like op_dropout. */
@@ -151,6 +200,51 @@ static void attention_draw_keep(graph *g, uint8_t *keep, float p, int B, int NH,
     }
 }
 
+/* What both ops' forward share: the output, probabilities, dropout mask. */
+typedef struct attn_core {
+    tensor *out, *probs;
+    uint8_t *keep;  /* (B, NH, T, S), or NULL */
+    float *scratch; /* (T, S) */
+    float keep_scale;
+} attn_core;
+
+static attn_core attention_run(graph *g, const float *q, const float *k, const float *v,
+                               const tensor *mask, float p_drop, bool grad, const attn_dims *d) {
+    arena *a = graph_arena(g);
+    attn_core r = {0};
+    r.out = graph_new(g, DTYPE_F32, 3, (int[]){d->B, d->T, d->C}, grad);
+    r.probs = graph_new(g, DTYPE_F32, 4, (int[]){d->B, d->NH, d->T, d->S}, false);
+    bool dropout = graph_training(g) && p_drop > 0.0f;
+    if (dropout) {
+        r.keep = arena_alloc(a, (size_t)d->B * d->NH * d->T * d->S);
+        attention_draw_keep(g, r.keep, p_drop, d->B, d->NH, d->T, d->S);
+    }
+    r.scratch = arena_alloc(a, sizeof(float) * (size_t)d->T * d->S);
+    r.keep_scale = dropout ? 1.0f / (1.0f - p_drop) : 1.0f;
+    attention_forward(r.out->data, r.probs->data, r.scratch, r.keep, r.keep_scale, q, k, v,
+                      mask ? mask->data : NULL, d);
+    return r;
+}
+
+/* ---- op_attention ------------------------------------------------------ */
+
+typedef struct attention_ctx {
+    tensor *q, *k, *v;
+    attn_core core;
+    attn_dims d;
+} attention_ctx;
+
+static void attention_backward_entry(void *p) {
+    attention_ctx *c = p;
+    /* claimed in the order each (b, h) block is written: v, q, k */
+    float beta_v = graph_grad_claim(c->v) ? 0.0f : 1.0f;
+    float beta_q = graph_grad_claim(c->q) ? 0.0f : 1.0f;
+    float beta_k = graph_grad_claim(c->k) ? 0.0f : 1.0f;
+    attention_backward(c->q->grad, c->k->grad, c->v->grad, beta_q, beta_k, beta_v, c->core.scratch,
+                       c->core.out->grad, c->core.probs->data, c->core.keep, c->core.keep_scale,
+                       c->q->data, c->k->data, c->v->data, &c->d);
+}
+
 tensor *op_attention(graph *g, tensor *q, tensor *k, tensor *v, const tensor *mask, int NH,
                      float p_drop, tensor **probs_out) {
     HEED_ASSERT(q->ndim == 3 && k->ndim == 3 && v->ndim == 3);
@@ -160,24 +254,118 @@ tensor *op_attention(graph *g, tensor *q, tensor *k, tensor *v, const tensor *ma
     HEED_ASSERT(!mask || (mask->numel == (int64_t)B * S && mask->data));
     tensor *in[3] = {q, k, v};
     bool grad = graph_wants_grad(g, 3, in);
-    arena *a = graph_arena(g);
-    tensor *out = graph_new(g, DTYPE_F32, 3, (int[]){B, T, C}, grad);
-    tensor *probs = graph_new(g, DTYPE_F32, 4, (int[]){B, NH, T, S}, false);
-    bool dropout = graph_training(g) && p_drop > 0.0f;
-    uint8_t *keep = NULL;
-    if (dropout) {
-        keep = arena_alloc(a, (size_t)B * NH * T * S);
-        attention_draw_keep(g, keep, p_drop, B, NH, T, S);
-    }
-    float *scratch = arena_alloc(a, sizeof(float) * (size_t)T * S);
-    float keep_scale = dropout ? 1.0f / (1.0f - p_drop) : 1.0f;
-    attention_forward(out->data, probs->data, scratch, keep, keep_scale, q->data, k->data, v->data,
-                      mask ? mask->data : NULL, B, T, S, C, NH);
+    attn_dims d = {B, T, S, C, NH, C, C, C, C};
+    attn_core core = attention_run(g, q->data, k->data, v->data, mask, p_drop, grad, &d);
     if (grad) {
-        attention_ctx *c = graph_record(g, attention_backward_entry, sizeof *c, 3, in);
-        *c = (attention_ctx){out, q, k, v, probs->data, keep, scratch, B, T, S, C, NH, p_drop};
+        attention_ctx *c = graph_record_claims(g, attention_backward_entry, sizeof *c, 3, in, 7u);
+        *c = (attention_ctx){q, k, v, core, d};
     }
     if (probs_out)
-        *probs_out = probs;
-    return out;
+        *probs_out = core.probs;
+    return core.out;
+}
+
+/* ---- op_self_attention ------------------------------------------------- */
+
+typedef struct self_attention_ctx {
+    tensor *x, *w[3], *b[3];
+    float *wqkv; /* (3C, C): wq, wk, wv stacked */
+    float *qkv;  /* (N, 3C), N = B*T */
+    float *dqkv; /* (N, 3C) scratch */
+    float *dw;   /* (3C, C) scratch */
+    attn_core core;
+    attn_dims d;
+} self_attention_ctx;
+
+/* db (n) += column sums of g (rows, ld) */
+ATT_CLONES static void column_sums_add(float *db, const float *g, int64_t rows, int n, int ld) {
+    for (int64_t r = 0; r < rows; r++) {
+        const float *row = g + r * ld;
+        for (int i = 0; i < n; i++)
+            db[i] += row[i];
+    }
+}
+
+static void self_attention_backward_entry(void *p) {
+    self_attention_ctx *c = p;
+    const attn_dims *d = &c->d;
+    int C = d->C, C3 = 3 * C;
+    int64_t N = (int64_t)d->B * d->T;
+    float *dqkv = c->dqkv;
+    /* every (b, h) block of dq, dk, dv is written once: beta 0, no zero-fill */
+    attention_backward(dqkv, dqkv + C, dqkv + 2 * C, 0.0f, 0.0f, 0.0f, c->core.scratch,
+                       c->core.out->grad, c->core.probs->data, c->core.keep, c->core.keep_scale,
+                       c->qkv, c->qkv + C, c->qkv + 2 * C, d);
+    if (c->w[0]->grad || c->w[1]->grad || c->w[2]->grad) {
+        /* d[wq; wk; wv] (3C, C) = dqkv^T (3C, N) @ x (N, C) */
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, C3, C, (int)N, 1.0f, dqkv, C3,
+                    c->x->data, C, 0.0f, c->dw, C);
+        for (int j = 0; j < 3; j++) {
+            float *gw = c->w[j]->grad;
+            const float *dw = c->dw + (size_t)j * C * C;
+            if (gw)
+                for (int i = 0; i < C * C; i++)
+                    gw[i] += dw[i];
+        }
+    }
+    for (int j = 0; j < 3; j++)
+        if (c->b[j] && c->b[j]->grad)
+            column_sums_add(c->b[j]->grad, dqkv + j * C, N, C, C3);
+    if (c->x->grad) {
+        /* dx (N, C) (+)= dqkv (N, 3C) @ [wq; wk; wv] (3C, C) */
+        float beta = graph_grad_claim(c->x) ? 0.0f : 1.0f;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)N, C, C3, 1.0f, dqkv, C3,
+                    c->wqkv, C, beta, c->x->grad, C);
+    }
+}
+
+tensor *op_self_attention(graph *g, tensor *x, tensor *const w[3], tensor *const b[3],
+                          const tensor *mask, int NH, float p_drop, tensor **probs_out) {
+    HEED_ASSERT(x->ndim == 3 && x->data);
+    int B = x->shape[0], T = x->shape[1], C = x->shape[2];
+    HEED_ASSERT(NH > 0 && C % NH == 0);
+    HEED_ASSERT(!mask || (mask->numel == (int64_t)B * T && mask->data));
+    for (int j = 0; j < 3; j++) {
+        HEED_ASSERT(w[j]->ndim == 2 && w[j]->shape[0] == C && w[j]->shape[1] == C);
+        HEED_ASSERT(!b[j] || b[j]->numel == C);
+    }
+    int C3 = 3 * C;
+    int64_t N = (int64_t)B * T;
+    tensor *in[7] = {x, w[0], w[1], w[2], b[0], b[1], b[2]};
+    bool grad = graph_wants_grad(g, 7, in);
+    arena *a = graph_arena(g);
+    float *wqkv = arena_alloc(a, sizeof(float) * (size_t)C3 * C);
+    float *bqkv = arena_alloc(a, sizeof(float) * (size_t)C3);
+    for (int j = 0; j < 3; j++) {
+        memcpy(wqkv + (size_t)j * C * C, w[j]->data, sizeof(float) * (size_t)C * C);
+        if (b[j])
+            memcpy(bqkv + (size_t)j * C, b[j]->data, sizeof(float) * C);
+        else
+            memset(bqkv + (size_t)j * C, 0, sizeof(float) * C);
+    }
+    /* qkv (N, 3C) = x (N, C) @ wqkv^T + bqkv */
+    float *qkv = arena_alloc(a, sizeof(float) * (size_t)(N + 1) * C3);
+    for (int64_t n = 0; n < N; n++)
+        memcpy(qkv + n * C3, bqkv, sizeof(float) * C3);
+    if (N > 0)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)N, C3, C, 1.0f, x->data, C, wqkv,
+                    C, 1.0f, qkv, C3);
+    attn_dims d = {B, T, T, C, NH, C3, C3, C3, C};
+    attn_core core = attention_run(g, qkv, qkv + C, qkv + 2 * C, mask, p_drop, grad, &d);
+    if (grad) {
+        self_attention_ctx *c =
+            graph_record_claims(g, self_attention_backward_entry, sizeof *c, 7, in, 1u);
+        *c = (self_attention_ctx){.x = x,
+                                  .w = {w[0], w[1], w[2]},
+                                  .b = {b[0], b[1], b[2]},
+                                  .wqkv = wqkv,
+                                  .qkv = qkv,
+                                  .dqkv = arena_alloc(a, sizeof(float) * (size_t)(N + 1) * C3),
+                                  .dw = arena_alloc(a, sizeof(float) * (size_t)C3 * C),
+                                  .core = core,
+                                  .d = d};
+    }
+    if (probs_out)
+        *probs_out = core.probs;
+    return core.out;
 }

@@ -23,41 +23,103 @@ typedef struct bn_dims {
     int64_t HW;
 } bn_dims;
 
-/* mean, rstd (C) of x (B, C, HW) over (B, HW); var_unbiased (C) too. */
-static void bn_batch_stats(float *mean, float *rstd, float *var_unbiased, const float *x,
-                           const bn_dims *d, float eps) {
+/* Row reductions over one (b, c) plane of HW values in BN_LANES float
+ * partial sums combined in a fixed order (gcc vectorises them without
+ * reassociating); the planes of a channel are then added in double. */
+enum { BN_LANES = 8 };
+
+#define BN_CLONES __attribute__((target_clones("avx2", "default")))
+
+static inline double lanes_combine(const float *s) {
+    return (double)(((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7])));
+}
+
+/* sum of v - m (m = 0: the plain sum) */
+static inline double row_sum_dev(const float *v, float m, int64_t n) {
+    float s[BN_LANES] = {0};
+    int64_t i = 0;
+    for (; i + BN_LANES <= n; i += BN_LANES)
+        for (int j = 0; j < BN_LANES; j++)
+            s[j] += v[i + j] - m;
+    for (; i < n; i++)
+        s[0] += v[i] - m;
+    return lanes_combine(s);
+}
+
+/* sum of (v - m)^2 */
+static inline double row_sum_sq_dev(const float *v, float m, int64_t n) {
+    float s[BN_LANES] = {0};
+    int64_t i = 0;
+    for (; i + BN_LANES <= n; i += BN_LANES)
+        for (int j = 0; j < BN_LANES; j++) {
+            float d = v[i + j] - m;
+            s[j] += d * d;
+        }
+    for (; i < n; i++) {
+        float d = v[i] - m;
+        s[0] += d * d;
+    }
+    return lanes_combine(s);
+}
+
+/* sum of d and sum of d (x - m), in one pass */
+static inline void row_sums_grad(const float *d, const float *x, float m, int64_t n, double *sd,
+                                 double *sdx) {
+    float a[BN_LANES] = {0}, b[BN_LANES] = {0};
+    int64_t i = 0;
+    for (; i + BN_LANES <= n; i += BN_LANES)
+        for (int j = 0; j < BN_LANES; j++) {
+            a[j] += d[i + j];
+            b[j] += d[i + j] * (x[i + j] - m);
+        }
+    for (; i < n; i++) {
+        a[0] += d[i];
+        b[0] += d[i] * (x[i] - m);
+    }
+    *sd += lanes_combine(a);
+    *sdx += lanes_combine(b);
+}
+
+/* mean, rstd (C) of x (B, C, HW) over (B, HW); var_unbiased (C) too. Two
+ * passes (mean first) rather than E[x^2] - m^2, which cancels when
+ * |mean| >> std. */
+BN_CLONES static void bn_batch_stats(float *mean, float *rstd, float *var_unbiased, const float *x,
+                                     const bn_dims *d, float eps) {
     int64_t N = (int64_t)d->B * d->HW;
     for (int c = 0; c < d->C; c++) {
         double s = 0.0;
+        for (int b = 0; b < d->B; b++)
+            s += row_sum_dev(x + ((int64_t)b * d->C + c) * d->HW, 0.0f, d->HW);
+        float m = (float)(s / (double)N);
+        /* the mean's own rounding: sum of (x - m) corrects it to double */
+        double r = 0.0, ss = 0.0;
         for (int b = 0; b < d->B; b++) {
             const float *xr = x + ((int64_t)b * d->C + c) * d->HW;
-            for (int64_t i = 0; i < d->HW; i++)
-                s += xr[i];
+            r += row_sum_dev(xr, m, d->HW);
+            ss += row_sum_sq_dev(xr, m, d->HW);
         }
-        double m = s / (double)N, ss = 0.0;
-        for (int b = 0; b < d->B; b++) {
-            const float *xr = x + ((int64_t)b * d->C + c) * d->HW;
-            for (int64_t i = 0; i < d->HW; i++) {
-                double dv = xr[i] - m;
-                ss += dv * dv;
-            }
-        }
+        double dm = r / (double)N;
+        ss -= (double)N * dm * dm; /* sum (x - m)^2 - N (mean - m)^2 */
+        if (ss < 0.0)
+            ss = 0.0;
         double var = ss / (double)N;
-        mean[c] = (float)m;
+        mean[c] = (float)((double)m + dm);
         rstd[c] = (float)(1.0 / sqrt(var + eps));
         var_unbiased[c] = (float)(N > 1 ? ss / (double)(N - 1) : var);
     }
 }
 
 /* out (B, C, HW) = (x - mean) * rstd * w + b, per channel */
-static void bn_forward(float *out, const float *x, const float *mean, const float *rstd,
-                       const float *w, const float *b, const bn_dims *d) {
+BN_CLONES static void bn_forward(float *out, const float *x, const float *mean, const float *rstd,
+                                 const float *w, const float *b, const bn_dims *d) {
     for (int n = 0; n < d->B; n++)
         for (int c = 0; c < d->C; c++) {
             int64_t base = ((int64_t)n * d->C + c) * d->HW;
             float sc = rstd[c] * w[c], sh = b[c] - mean[c] * sc;
+            const float *xr = x + base;
+            float *o = out + base;
             for (int64_t i = 0; i < d->HW; i++)
-                out[base + i] = x[base + i] * sc + sh;
+                o[i] = xr[i] * sc + sh;
         }
 }
 
@@ -65,21 +127,18 @@ static void bn_forward(float *out, const float *x, const float *mean, const floa
  *   training: dx += rstd (dxhat - mean(dxhat) - xhat mean(dxhat xhat))
  *   eval:     dx += rstd dxhat        (the statistics are constants)
  *   dw += sum dout xhat,  db += sum dout.  dx, dw, db may be NULL. */
-static void bn_backward(float *dx, float *dw, float *db, const float *dout, const float *x,
-                        const float *mean, const float *rstd, const float *w, const bn_dims *d,
-                        bool batch_stats) {
+BN_CLONES static void bn_backward(float *dx, float *dw, float *db, const float *dout,
+                                  const float *x, const float *mean, const float *rstd,
+                                  const float *w, const bn_dims *d, bool batch_stats) {
     int64_t N = (int64_t)d->B * d->HW;
     for (int c = 0; c < d->C; c++) {
-        double sd = 0.0, sdx = 0.0; /* sum dout, sum dout * xhat */
+        double sd = 0.0, sdx = 0.0; /* sum dout, sum dout * (x - mean) */
         float m = mean[c], s = rstd[c];
         for (int n = 0; n < d->B; n++) {
             int64_t base = ((int64_t)n * d->C + c) * d->HW;
-            for (int64_t i = 0; i < d->HW; i++) {
-                float dv = dout[base + i];
-                sd += dv;
-                sdx += dv * ((x[base + i] - m) * s);
-            }
+            row_sums_grad(dout + base, x + base, m, d->HW, &sd, &sdx);
         }
+        sdx *= s; /* sum dout * xhat */
         if (db)
             db[c] += (float)sd;
         if (dw)
@@ -89,13 +148,13 @@ static void bn_backward(float *dx, float *dw, float *db, const float *dout, cons
         float ws = w[c] * s;
         /* mean(dxhat) = w sd / N, mean(dxhat xhat) = w sdx / N */
         float k1 = batch_stats ? (float)(sd / (double)N) : 0.0f;
-        float k2 = batch_stats ? (float)(sdx / (double)N) : 0.0f;
+        float k2 = batch_stats ? (float)(sdx / (double)N) * s : 0.0f;
         for (int n = 0; n < d->B; n++) {
             int64_t base = ((int64_t)n * d->C + c) * d->HW;
-            for (int64_t i = 0; i < d->HW; i++) {
-                float xh = (x[base + i] - m) * s;
-                dx[base + i] += ws * (dout[base + i] - k1 - xh * k2);
-            }
+            const float *xr = x + base, *dr = dout + base;
+            float *dxr = dx + base;
+            for (int64_t i = 0; i < d->HW; i++)
+                dxr[i] += ws * (dr[i] - k1 - (xr[i] - m) * k2);
         }
     }
 }

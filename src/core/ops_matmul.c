@@ -21,12 +21,13 @@ static void linear_forward(float *out, const float *inp, const float *w, const f
                 b ? 1.0f : 0.0f, out, OC);
 }
 
-/* dinp (N, C) += dout @ w; dw (OC, C) += dout^T @ inp; db (OC) += sum_n dout */
-static void linear_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp,
-                            const float *w, int N, int C, int OC) {
+/* dinp (N, C) = dinp_beta * dinp + dout @ w (dinp_beta 0: overwrite);
+ * dw (OC, C) += dout^T @ inp; db (OC) += sum_n dout */
+static void linear_backward(float *dinp, float dinp_beta, float *dw, float *db, const float *dout,
+                            const float *inp, const float *w, int N, int C, int OC) {
     if (dinp)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, C, OC, 1.0f, dout, OC, w, C, 1.0f,
-                    dinp, C);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, C, OC, 1.0f, dout, OC, w, C,
+                    dinp_beta, dinp, C);
     if (dw)
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OC, C, N, 1.0f, dout, OC, inp, C, 1.0f,
                     dw, C);
@@ -46,8 +47,9 @@ typedef struct linear_ctx {
 
 static void linear_backward_entry(void *p) {
     linear_ctx *c = p;
-    linear_backward(c->x->grad, c->w->grad, c->b ? c->b->grad : NULL, c->out->grad, c->x->data,
-                    c->w->data, c->N, c->C, c->OC);
+    float beta = graph_grad_claim(c->x) ? 0.0f : 1.0f;
+    linear_backward(c->x->grad, beta, c->w->grad, c->b ? c->b->grad : NULL, c->out->grad,
+                    c->x->data, c->w->data, c->N, c->C, c->OC);
 }
 
 tensor *op_linear(graph *g, tensor *x, tensor *w, tensor *b) {
@@ -64,7 +66,8 @@ tensor *op_linear(graph *g, tensor *x, tensor *w, tensor *b) {
     tensor *out = graph_new(g, DTYPE_F32, x->ndim, shape, grad);
     linear_forward(out->data, x->data, w->data, b ? b->data : NULL, N, C, OC);
     if (grad) {
-        linear_ctx *c = graph_record(g, linear_backward_entry, sizeof *c, 3, in);
+        /* claims x: its gradient is written by one sgemm, beta 0 or 1 */
+        linear_ctx *c = graph_record_claims(g, linear_backward_entry, sizeof *c, 3, in, 1u);
         *c = (linear_ctx){out, x, w, b, N, C, OC};
     }
     return out;
@@ -91,6 +94,10 @@ static void matmul_forward(float *out, const float *a, const float *b, bool ta, 
 static void matmul_backward_entry(void *p) {
     matmul_ctx *c = p;
     int M = c->M, N = c->N, K = c->K;
+    /* Claimed in the order written, so a @ a (one buffer) is right: for each
+     * batch entry the da write (beta 0) precedes the db write (beta 1). */
+    float beta_a = graph_grad_claim(c->a) ? 0.0f : 1.0f;
+    float beta_b = graph_grad_claim(c->b) ? 0.0f : 1.0f;
     for (int i = 0; i < c->batch; i++) {
         const float *a = c->a->data + (size_t)i * M * K;
         const float *b = c->b->data + (size_t)i * K * N;
@@ -100,20 +107,20 @@ static void matmul_backward_entry(void *p) {
             /* A = op(a) (M,K): dA = dout @ op(b)^T. If ta, da (K,M) = op(b) @ dout^T. */
             if (!c->ta)
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, c->tb ? CblasNoTrans : CblasTrans, M, K, N,
-                            1.0f, dout, N, b, c->tb ? K : N, 1.0f, da, K);
+                            1.0f, dout, N, b, c->tb ? K : N, beta_a, da, K);
             else
                 cblas_sgemm(CblasRowMajor, c->tb ? CblasTrans : CblasNoTrans, CblasTrans, K, M, N,
-                            1.0f, b, c->tb ? K : N, dout, N, 1.0f, da, M);
+                            1.0f, b, c->tb ? K : N, dout, N, beta_a, da, M);
         }
         if (c->b->grad) {
             float *db = c->b->grad + (size_t)i * K * N;
             /* B = op(b) (K,N): dB = op(a)^T @ dout. If tb, db (N,K) = dout^T @ op(a). */
             if (!c->tb)
                 cblas_sgemm(CblasRowMajor, c->ta ? CblasNoTrans : CblasTrans, CblasNoTrans, K, N, M,
-                            1.0f, a, c->ta ? M : K, dout, N, 1.0f, db, N);
+                            1.0f, a, c->ta ? M : K, dout, N, beta_b, db, N);
             else
                 cblas_sgemm(CblasRowMajor, CblasTrans, c->ta ? CblasTrans : CblasNoTrans, N, K, M,
-                            1.0f, dout, N, a, c->ta ? M : K, 1.0f, db, K);
+                            1.0f, dout, N, a, c->ta ? M : K, beta_b, db, K);
         }
     }
 }
@@ -140,7 +147,7 @@ tensor *op_matmul(graph *g, tensor *a, tensor *b, bool trans_a, bool trans_b) {
     tensor *out = graph_new(g, DTYPE_F32, nd, shape, grad);
     matmul_forward(out->data, a->data, b->data, trans_a, trans_b, batch, M, N, K);
     if (grad) {
-        matmul_ctx *c = graph_record(g, matmul_backward_entry, sizeof *c, 2, in);
+        matmul_ctx *c = graph_record_claims(g, matmul_backward_entry, sizeof *c, 2, in, 3u);
         *c = (matmul_ctx){out, a, b, trans_a, trans_b, batch, M, N, K};
     }
     return out;

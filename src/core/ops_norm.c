@@ -51,7 +51,8 @@ static inline float lanes_sum_sq_dev(const float *v, float m, int n) {
     return lanes_combine(s);
 }
 
-#define NORM_CLONES __attribute__((target_clones("avx2", "default")))
+/* Cloned for AVX-512 and AVX2 where the CPU allows; same bits in each. */
+#define NORM_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 
 /* out (R, C) = (x - mean) * rstd * w + b; mean, rstd (R) saved when not
  * NULL (eval mode needs no backward). */
@@ -74,13 +75,13 @@ NORM_CLONES static void layer_norm_forward(float *out, float *mean, float *rstd,
 }
 
 /* With n = (x - mean) rstd and dn = w dout (per row):
- *   dx (R, C) += rstd (dn - mean(dn) - n mean(dn n))
+ *   dx (R, C) += rstd (dn - mean(dn) - n mean(dn n))  (= when !acc_dx)
  *   dw (C)    += sum over rows of n dout
  *   db (C)    += sum over rows of dout
  * Any of dx, dw, db may be NULL. */
 NORM_CLONES static void layer_norm_backward(float *dx, float *dw, float *db, const float *dout,
                                             const float *x, const float *w, const float *mean,
-                                            const float *rstd, int64_t rows, int C) {
+                                            const float *rstd, int64_t rows, int C, bool acc_dx) {
     float inv_c = 1.0f / (float)C;
     for (int64_t r = 0; r < rows; r++) {
         const float *d = dout + r * C, *xr = x + r * C;
@@ -109,8 +110,12 @@ NORM_CLONES static void layer_norm_backward(float *dx, float *dw, float *db, con
         float dn_mean = lanes_combine(sdn) * inv_c;
         float dnn_mean = lanes_combine(sdnn) * inv_c;
         float *dxr = dx + r * C;
-        for (i = 0; i < C; i++)
-            dxr[i] += (w[i] * d[i] - dn_mean - (xr[i] - m) * s * dnn_mean) * s;
+        if (acc_dx)
+            for (i = 0; i < C; i++)
+                dxr[i] += (w[i] * d[i] - dn_mean - (xr[i] - m) * s * dnn_mean) * s;
+        else
+            for (i = 0; i < C; i++)
+                dxr[i] = (w[i] * d[i] - dn_mean - (xr[i] - m) * s * dnn_mean) * s;
     }
 }
 
@@ -123,8 +128,9 @@ typedef struct layer_norm_ctx {
 
 static void layer_norm_backward_entry(void *p) {
     layer_norm_ctx *c = p;
+    bool acc_dx = !graph_grad_claim(c->x);
     layer_norm_backward(c->x->grad, c->w->grad, c->b->grad, c->out->grad, c->x->data, c->w->data,
-                        c->mean, c->rstd, c->rows, c->C);
+                        c->mean, c->rstd, c->rows, c->C, acc_dx);
 }
 
 tensor *op_layer_norm(graph *g, tensor *x, tensor *w, tensor *b, float eps) {
@@ -144,7 +150,7 @@ tensor *op_layer_norm(graph *g, tensor *x, tensor *w, tensor *b, float eps) {
     }
     layer_norm_forward(out->data, mean, rstd, x->data, w->data, b->data, rows, C, eps);
     if (grad) {
-        layer_norm_ctx *c = graph_record(g, layer_norm_backward_entry, sizeof *c, 3, in);
+        layer_norm_ctx *c = graph_record_claims(g, layer_norm_backward_entry, sizeof *c, 3, in, 1u);
         *c = (layer_norm_ctx){out, x, w, b, mean, rstd, rows, C};
     }
     return out;

@@ -86,9 +86,10 @@ static inline float lanes_sum_exp(const float *v, float maxv, int n) {
     return lanes_combine(s);
 }
 
-/* The row kernels are cloned for AVX2 (8-wide fast_expf) where the CPU
- * allows, while the binary still runs on any x86-64. */
-#define SOFTMAX_CLONES __attribute__((target_clones("avx2", "default")))
+/* The row kernels are cloned for AVX-512 and AVX2 (16- or 8-wide
+ * fast_expf) where the CPU allows, while the binary still runs on any
+ * x86-64; every clone gives the same bits. */
+#define SOFTMAX_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 
 /* out (C) = softmax(x + mask) (log-softmax when `as_log`), mask (C) or NULL.
  * Returns false, with out zeroed, when every entry is -inf. */

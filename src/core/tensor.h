@@ -15,6 +15,11 @@
  * overwrite. The owner zeroes gradients once per step (params_zero_grad for
  * parameters; activation grads are born zeroed in the arena), so gradients of
  * several micro-batches, or of a tensor used twice, simply accumulate.
+ *
+ * One exception, for speed, and only for activations of a graph in lazy mode
+ * (graph_set_lazy_grads): their grad is born unwritten (`gstate` says so)
+ * and the first backward to write it may overwrite (=) instead of zeroing
+ * and adding; graph.h says who may and how.
  */
 #ifndef HEED_CORE_TENSOR_H
 #define HEED_CORE_TENSOR_H
@@ -36,6 +41,9 @@ typedef struct tensor {
     dtype dtype;
     int param;        /* index in its params set, or -1 for activations */
     const char *name; /* parameters: full dotted name; activations: NULL */
+    /* Lazily zeroed gradient (graph.h), shared by views of one buffer; NULL
+     * when grad always holds valid values (parameters, leaves, eager mode). */
+    struct grad_state *gstate;
 } tensor;
 
 /* Product of the first `ndim` entries of `shape` (1 for ndim == 0). */

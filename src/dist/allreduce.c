@@ -8,6 +8,7 @@
 
 #include <limits.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "dist/allreduce_impl.h"
@@ -56,6 +57,14 @@ void ring_init(ring *r, const comm *c, size_t max_floats, size_t segment_floats)
     for (int w = 0; w < RING_WORK; w++)
         r->work[w] = xaligned_alloc(64, alloc);
     r->small_bytes = RING_SMALL_BYTES_DEFAULT < bytes ? RING_SMALL_BYTES_DEFAULT : bytes;
+    r->single_node = c->num_nodes == 1;
+    /* HEED_NO_SHM=1 keeps every path on messages (a fallback for systems
+     * whose MPI cannot allocate shared windows). */
+    const char *no_shm = getenv("HEED_NO_SHM");
+    if (no_shm && no_shm[0] && strcmp(no_shm, "0") != 0)
+        r->single_node = 0;
+    r->shm_min_bytes = r->single_node ? RING_SHM_MIN_BYTES_DEFAULT : SIZE_MAX;
+    r->shm_win = MPI_WIN_NULL;
 }
 
 void ring_free(ring *r) {
@@ -65,6 +74,7 @@ void ring_free(ring *r) {
         free(r->work[w]);
         r->work[w] = NULL;
     }
+    ring_shm_free(r);
     if (r->mpi != MPI_COMM_NULL && r->mpi != (MPI_Comm)0)
         HEED_MPI_CHECK(MPI_Comm_free(&r->mpi));
     r->mpi = MPI_COMM_NULL;
@@ -153,6 +163,10 @@ static void ring_allgather_any(ring *r, void *buf, int64_t n, ring_type t) {
     if (p == 1 || n == 0)
         return;
     const size_t es = ring_type_size(t);
+    if (r->single_node && (size_t)n * es >= r->shm_min_bytes) {
+        ring_allgather_shm(r, buf, n, es);
+        return;
+    }
     const MPI_Datatype dt = ring_type_mpi(t);
     /* 2^28 elements (1 or 2 GiB): a count that fits in an int with room to
      * spare, and so large that cutting costs nothing. */
@@ -266,6 +280,12 @@ void ring_allreduce(ring *r, float *buf, int64_t n, ring_op op) {
         ring_allreduce_small(r, buf, n, RING_TYPE_F32);
         if (op == RING_OP_AVG)
             ring_scale_avg(r, buf, 0, n); /* same bits on every rank */
+        return;
+    }
+    if (r->single_node && (size_t)n * sizeof(float) >= r->shm_min_bytes) {
+        ring_allreduce_shm(r, buf, n);
+        if (op == RING_OP_AVG)
+            ring_scale_avg(r, buf, 0, n); /* sum * (1/p) on every rank: the owner's bits */
         return;
     }
     ring_reduce_scatter_any(r, buf, n, RING_TYPE_F32);

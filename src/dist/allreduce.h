@@ -37,12 +37,15 @@
  * MPI_Allreduce's within rounding, since its order is another.)
  *
  * Large buffers: every chunk message is cut into segments of at most
- * `segment` elements. In a reduce-scatter step the receive of segment s+1 is
- * posted into the second workspace buffer before segment s is added from the
- * first, so the transfer of s+1 can overlap the addition of s; no message count
- * exceeds INT_MAX. Waiting is plain MPI_Wait, no spinning of our own: when
- * a node is oversubscribed Open MPI sets mpi_yield_when_idle by itself, so a
- * waiting rank yields its core while it polls.
+ * `segment` elements. ring_reduce_scatter runs them as one pipeline through
+ * all p-1 steps (allreduce_nb.h: segment s of step k+1 leaves as soon as
+ * segment s of step k has been added, up to RING_WORK messages in flight
+ * each way); the reference twin ring_reduce_scatter_ref finishes each step
+ * before the next (the receive of segment s+1 is posted into the second
+ * workspace buffer before segment s is added). No message count exceeds
+ * INT_MAX. Waiting is plain MPI_Wait, no spinning of our own: when a node is
+ * oversubscribed Open MPI sets mpi_yield_when_idle by itself, so a waiting
+ * rank yields its core while it polls.
  *
  *   ring r;
  *   ring_init(&r, &c, params_count, 0);            // every rank, once
@@ -73,6 +76,14 @@ enum { RING_WORK = 4 };
  * ring's segment, which is the workspace it reduces into. */
 #define RING_SMALL_BYTES_DEFAULT ((size_t)32768)
 
+/* From this many bytes up, ring_allreduce on one node reduces through a
+ * shared-memory window instead of messages (allreduce_shm.c): every element
+ * is copied in once, summed once by its owner straight from the other ranks'
+ * slots (in the ring's order, so the bits equal the ring's), and copied out
+ * once; no per-message handshakes. 2 MiB half-slots per rank. */
+#define RING_SHM_MIN_BYTES_DEFAULT ((size_t)65536)
+#define RING_SHM_HALF_BYTES ((size_t)2 << 20)
+
 typedef enum ring_type {
     RING_TYPE_F32 = 0,
     RING_TYPE_I64,
@@ -90,6 +101,15 @@ typedef struct ring {
     size_t segment_bytes;  /* bytes per reduce-scatter message; a multiple of 8 */
     size_t small_bytes;    /* ring_allreduce: recursive doubling up to this; <= segment_bytes */
     void *work[RING_WORK]; /* receive buffers of segment_bytes; owned */
+    /* Shared-memory all-reduce (allreduce_shm.c), when every rank is on one
+     * node: used by ring_allreduce above shm_min_bytes (SIZE_MAX: never). The
+     * window is allocated at the first such call. */
+    int single_node;
+    size_t shm_min_bytes;
+    MPI_Win shm_win; /* MPI_WIN_NULL until allocated; owned */
+    char **shm_slot; /* p pointers: each rank's slot in the window; owned */
+    size_t shm_half; /* bytes of one half of a slot (double-buffered) */
+    int shm_next;    /* the half the next block uses (alternates across calls) */
 } ring;
 
 /* Prepares `r` (caller-owned storage) for reductions over the ranks of `c`:
@@ -129,12 +149,17 @@ void ring_allgather(ring *r, float *buf, int64_t n);
 
 /* Reduces `buf` (n floats, caller-owned) in place over the ranks with `op`.
  * Up to r->small_bytes: recursive doubling (pairs exchange whole buffers and
- * both add; IEEE addition commutes, so both hold the same bits). Above: the
+ * both add; IEEE addition commutes, so both hold the same bits). From
+ * r->shm_min_bytes on one node: ring_allreduce_shm. Otherwise the
  * pipelined ring reduce-scatter (allreduce_nb.h) then ring_allgather. The
  * result is bitwise identical on every rank; it equals ring_allreduce_ref's
  * bitwise above small_bytes and within rounding below. Aborts the job on MPI
  * failure. Collective: every rank must call this with the same n and op. */
 void ring_allreduce(ring *r, float *buf, int64_t n, ring_op op);
+
+/* The shared-memory path of ring_allreduce (float sum, bitwise equal to the
+ * ring). Requires r->single_node. Collective. */
+void ring_allreduce_shm(ring *r, float *buf, int64_t n);
 
 /* The plain reference twins of the optimised paths: the step-by-step ring of
  * the diagram above (each step completes before the next), whatever n.

@@ -44,4 +44,12 @@ static inline int ring_mod(int a, int p) {
     return (a % p + p) % p;
 }
 
+/* The all-gather through the shared-memory window (allreduce_shm.c), on
+ * elements of `es` bytes: one copy in, one sync, p-1 copies out per block.
+ * Requires r->single_node. Collective. */
+void ring_allgather_shm(ring *r, void *buf, int64_t n, size_t es);
+
+/* Frees the shared-memory window of r, if any (allreduce_shm.c). */
+void ring_shm_free(ring *r);
+
 #endif

@@ -132,9 +132,11 @@ bool ring_rs_progress(ring_rs *op, bool block) {
         if (!block)
             return false;
         /* Nothing can move until a message completes: wait for the oldest.
-         * Every send this rank could still post waits on its own receives,
-         * and the sends our oldest receive needs never wait on us (see the
-         * header), so this cannot deadlock. */
+         * This cannot deadlock: our oldest receive (step k) is fed by the
+         * left neighbour's send of step k, which depends on its own receive
+         * of step k-1, and so on back to step 0 on rank r-k-1, never on this
+         * rank (k + 1 < p); and the left neighbour's older sends, which could
+         * hold up its window, match receives we have already completed. */
         if (op->added < op->posted)
             HEED_MPI_CHECK(MPI_Wait(&op->recv_req[op->added % RING_WORK], MPI_STATUS_IGNORE));
         else

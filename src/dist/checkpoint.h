@@ -68,9 +68,9 @@ void ckpt_meta_free(ckpt_meta *m);
 
 /* Position-keyed, order-independent 64-bit checksum of x[0, n), whose
  * elements sit at flat positions first, first + 1, ... of a dataset:
- * sum over i of mix(mix(pos_i) ^ bits(x_i)) mod 2^64, mix = SplitMix64's
- * finaliser. Sums of parts computed on different ranks add up to the
- * checksum of the whole, at any rank count. Not collective. */
+ * sum over i of mix((pos_i << 32) ^ bits(x_i)) mod 2^64, mix = SplitMix64's
+ * finaliser (a bijection, so any single changed element changes the sum). Sums of parts computed on
+ * different ranks add up to the checksum of the whole, at any rank count. Not collective. */
 uint64_t ckpt_checksum(const float *x, int64_t first, int64_t n);
 
 /* Collective: every rank of c must call this with identical ps->data and

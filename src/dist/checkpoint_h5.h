@@ -44,8 +44,12 @@ typedef struct ckpt_h5_errors {
 ckpt_h5_errors ckpt_h5_errors_off(void);
 void ckpt_h5_errors_restore(ckpt_h5_errors e);
 
-/* A file access list for the MPI-IO driver on c with collective metadata
- * operations. Caller closes it. Not collective. */
-hid_t ckpt_fapl_mpio(const comm *c);
+/* A file access list for the MPI-IO driver on c, with collective metadata
+ * operations or not. Caller closes it. Not collective. */
+hid_t ckpt_fapl_mpio(const comm *c, bool collective_metadata);
+
+/* A collective transfer list (H5FD_MPIO_COLLECTIVE); see checkpoint_util.c
+ * for HEED_CKPT_IO. Caller closes it. Not collective. */
+hid_t ckpt_dxpl(void);
 
 #endif

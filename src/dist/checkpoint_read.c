@@ -22,7 +22,7 @@
 
 /* Collective: opens path read-only through MPI-IO; -1 with err on failure. */
 static hid_t open_checkpoint(const comm *c, const char *path, char *err, size_t errlen) {
-    hid_t fapl = ckpt_fapl_mpio(c);
+    hid_t fapl = ckpt_fapl_mpio(c, false);
     hid_t f = H5Fopen(path, H5F_ACC_RDONLY, fapl);
     H5Pclose(fapl);
     if (f < 0)
@@ -99,7 +99,8 @@ done:
 }
 
 /* Reads /params/<name> whole into dst after checking its shape against t.
- * Collective (every rank reads the same tensor). */
+ * Independent I/O: every rank reads all of it, so a collective transfer
+ * would only add a synchronisation per tensor. Not collective. */
 static bool read_param(hid_t g, hid_t dxpl, const char *path, const tensor *t, float *dst,
                        char *err, size_t errlen) {
     bool ok = false;
@@ -215,7 +216,8 @@ bool ckpt_read_state(const comm *c, const char *path, params *ps, adam_state *ad
          "architecture?)",
          path, (unsigned long long)info.nlinks, ps->count);
     for (int i = 0; i < ps->count; i++)
-        if (!read_param(g, dxpl, path, ps->tensors[i], ps->data + ps->offset[i], err, errlen))
+        if (!read_param(g, H5P_DEFAULT, path, ps->tensors[i], ps->data + ps->offset[i], err,
+                        errlen))
             goto done;
     NEED(numel == ps->numel, "%s: flat parameter buffer of %lld floats, the model has %lld", path,
          (long long)numel, (long long)ps->numel);

@@ -21,7 +21,7 @@ uint64_t ckpt_checksum(const float *x, int64_t first, int64_t n) {
     for (int64_t i = 0; i < n; i++) {
         uint32_t bits;
         memcpy(&bits, &x[i], sizeof bits);
-        sum += mix64(mix64((uint64_t)(first + i)) ^ (uint64_t)bits);
+        sum += mix64(((uint64_t)(first + i) << 32) ^ (uint64_t)bits);
     }
     return sum;
 }
@@ -152,12 +152,32 @@ void ckpt_h5_errors_restore(ckpt_h5_errors e) {
     H5Eset_auto2(H5E_DEFAULT, e.func, e.data);
 }
 
-hid_t ckpt_fapl_mpio(const comm *c) {
+hid_t ckpt_fapl_mpio(const comm *c, bool collective_metadata) {
     hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
     HEED_H5_CHECK(fapl, "file access list");
     HEED_H5_CHECK(H5Pset_fapl_mpio(fapl, c->mpi, MPI_INFO_NULL), "file access list");
-    /* Metadata written once, collectively, instead of by every rank. */
-    HEED_H5_CHECK(H5Pset_coll_metadata_write(fapl, true), "file access list");
-    HEED_H5_CHECK(H5Pset_all_coll_metadata_ops(fapl, true), "file access list");
+    /* Writing: metadata written once, collectively, instead of by every
+     * rank. Reading: every rank reads the (small, cached) metadata itself,
+     * which spares one synchronisation per object opened. */
+    HEED_H5_CHECK(H5Pset_coll_metadata_write(fapl, collective_metadata), "file access list");
+    HEED_H5_CHECK(H5Pset_all_coll_metadata_ops(fapl, collective_metadata), "file access list");
     return fapl;
+}
+
+hid_t ckpt_dxpl(void) {
+    hid_t dxpl = H5Pcreate(H5P_DATASET_XFER);
+    HEED_H5_CHECK(dxpl, "transfer list");
+    HEED_H5_CHECK(H5Pset_dxpl_mpio(dxpl, H5FD_MPIO_COLLECTIVE), "transfer list");
+    /* Every rank's selection is one contiguous file range (rows of a
+     * tensor, a moment shard), so two-phase collective buffering may only
+     * add a copy and an exchange on a local disk. HEED_CKPT_IO=individual
+     * keeps the call collective but lets each rank do its own I/O; the
+     * default is MPI-IO's collective (two-phase) I/O, which pays on
+     * parallel file systems. On the shared 2-core machine the two measured
+     * the same (docs/benchmarks.md). */
+    const char *mode = getenv("HEED_CKPT_IO");
+    if (mode && strcmp(mode, "individual") == 0)
+        HEED_H5_CHECK(H5Pset_dxpl_mpio_collective_opt(dxpl, H5FD_MPIO_INDIVIDUAL_IO),
+                      "transfer list");
+    return dxpl;
 }

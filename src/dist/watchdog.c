@@ -34,7 +34,6 @@ struct watchdog {
     pthread_mutex_t lock;
     pthread_cond_t wake;
     bool stop, armed;
-    uint64_t generation; /* bumped by every arm, so a stale deadline is ignored */
     struct timespec deadline;
     int64_t step;
     const char *what;
@@ -74,21 +73,23 @@ static _Noreturn void hang_exit(void) {
     _exit(HEED_EXIT_HANG);
 }
 
+/* The monitor wakes every `period` seconds and looks at the deadline, so
+ * arming and disarming are a locked store with no wake-up: they cost the
+ * training loop nothing measurable. A hang is reported between timeout and
+ * timeout + period after it began. */
 static void *monitor_main(void *arg) {
     watchdog *w = arg;
+    double period = w->timeout_s / 8 < 1.0 ? w->timeout_s / 8 : 1.0;
+    if (period < 0.05)
+        period = 0.05;
     check_pthread(pthread_mutex_lock(&w->lock), "pthread_mutex_lock");
     while (!w->stop) {
-        if (!w->armed) {
-            check_pthread(pthread_cond_wait(&w->wake, &w->lock), "pthread_cond_wait");
-            continue;
-        }
-        uint64_t gen = w->generation;
-        struct timespec deadline = w->deadline;
-        int rc = pthread_cond_timedwait(&w->wake, &w->lock, &deadline);
+        struct timespec tick = deadline_after(period);
+        int rc = pthread_cond_timedwait(&w->wake, &w->lock, &tick);
         if (rc != 0 && rc != ETIMEDOUT)
             check_pthread(rc, "pthread_cond_timedwait");
-        if (w->stop || !w->armed || w->generation != gen || !passed(&deadline))
-            continue; /* disarmed, re-armed, or woken early */
+        if (w->stop || !w->armed || !passed(&w->deadline))
+            continue;
         fprintf(stderr,
                 "\nheed: watchdog: rank %d: '%s' at step %lld has not completed after %g s "
                 "(--collective-timeout): another rank is dead, stuck or on another path%s; "
@@ -161,11 +162,9 @@ void watchdog_arm(watchdog *w, int64_t step, const char *what) {
         return;
     pthread_mutex_lock(&w->lock);
     w->armed = true;
-    w->generation++;
     w->deadline = deadline_after(w->timeout_s);
     w->step = step;
     w->what = what;
-    pthread_cond_signal(&w->wake);
     pthread_mutex_unlock(&w->lock);
 }
 
@@ -215,9 +214,12 @@ void watchdog_arrive(watchdog *w, int64_t step, const char *what) {
         HEED_MPI_CHECK(MPI_Irecv(&w->from[r], sizeof w->from[r], MPI_BYTE, r, ARRIVE_TAG, w->mpi,
                                  &w->recv[r]));
     struct timespec deadline = deadline_after(w->timeout_s);
-    /* Spin briefly (ranks usually arrive together), then sleep between polls
-     * so a waiting rank 0 does not take a core from the ranks it waits for. */
-    for (long polls = 0;; polls++) {
+    /* Spin for the first half millisecond (ranks usually arrive together),
+     * then nap: 50 us for 50 ms, then 1 ms, so a waiting rank 0 does not
+     * take a core from the ranks it waits for. */
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (;;) {
         /* MPI_Test per rank (not MPI_Testall, which frees nothing until all
          * are done) so that a timeout knows exactly who is missing. */
         int pending = 0;
@@ -232,8 +234,12 @@ void watchdog_arrive(watchdog *w, int64_t step, const char *what) {
             break;
         if (passed(&deadline))
             report_arrivals(w, step, what);
-        if (polls > 100) {
-            struct timespec nap = {0, polls > 2000 ? 1000000L : 100000L};
+        struct timespec now;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        double waited =
+            (double)(now.tv_sec - t0.tv_sec) + 1e-9 * (double)(now.tv_nsec - t0.tv_nsec);
+        if (waited > 0.0005) {
+            struct timespec nap = {0, waited > 0.05 ? 1000000L : 50000L};
             nanosleep(&nap, NULL);
         }
     }

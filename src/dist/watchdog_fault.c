@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 debug_fault debug_fault_from_env(void) {
@@ -18,16 +19,23 @@ debug_fault debug_fault_from_env(void) {
     char tail;
     if (sscanf(v, "%15[a-z]:%lld:%lld%c", kind, &rank, &step, &tail) != 3 || rank < 0 || step < 0)
         HEED_DIE(HEED_EXIT_BAD_INPUT,
-                 "HEED_DEBUG_FAULT='%s': expected KIND:RANK:STEP with KIND stall, kill or nan", v);
+                 "HEED_DEBUG_FAULT='%s': expected KIND:RANK:STEP with KIND stall, kill, sleep, "
+                 "skip or nan",
+                 v);
     if (!strcmp(kind, "stall"))
         f.kind = FAULT_STALL;
     else if (!strcmp(kind, "kill"))
         f.kind = FAULT_KILL;
+    else if (!strcmp(kind, "sleep"))
+        f.kind = FAULT_SLEEP;
+    else if (!strcmp(kind, "skip"))
+        f.kind = FAULT_SKIP;
     else if (!strcmp(kind, "nan"))
         f.kind = FAULT_NAN;
     else
-        HEED_DIE(HEED_EXIT_BAD_INPUT, "HEED_DEBUG_FAULT='%s': unknown kind '%s' (stall, kill, nan)",
-                 v, kind);
+        HEED_DIE(HEED_EXIT_BAD_INPUT,
+                 "HEED_DEBUG_FAULT='%s': unknown kind '%s' (stall, kill, sleep, skip, nan)", v,
+                 kind);
     f.rank = (int)rank;
     f.step = step;
     return f;
@@ -37,13 +45,20 @@ fault_kind debug_fault_hit(const debug_fault *f, int rank, int64_t step) {
     if (f->kind == FAULT_NONE || f->rank != rank || f->step != step)
         return FAULT_NONE;
     fprintf(stderr, "heed: HEED_DEBUG_FAULT: rank %d %s at step %lld\n", rank,
-            f->kind == FAULT_STALL  ? "stalls"
-            : f->kind == FAULT_KILL ? "kills itself (SIGKILL)"
-                                    : "poisons its input with NaN",
+            f->kind == FAULT_STALL   ? "stalls"
+            : f->kind == FAULT_KILL  ? "kills itself (SIGKILL)"
+            : f->kind == FAULT_SLEEP ? "sleeps 10 s"
+            : f->kind == FAULT_SKIP  ? "skips the step"
+                                     : "poisons its input with NaN",
             (long long)step);
     fflush(stderr);
     if (f->kind == FAULT_KILL)
         raise(SIGKILL);
+    if (f->kind == FAULT_SLEEP) {
+        struct timespec t = {10, 0};
+        nanosleep(&t, NULL); /* EINTR: a signal (preemption) ends it early */
+        return FAULT_NONE;
+    }
     if (f->kind == FAULT_STALL)
         for (;;)
             pause(); /* until mpirun kills us */

@@ -289,8 +289,7 @@ static void bert_destroy(void *impl) {
 
 #define BERT_OPTIONS                                                                               \
     "  --dim C (128; base 768) --depth N (2; base 12) --heads NH (4; base 12)\n"                   \
-    "  --ffn F (4*dim) --max-len L (dataset's; HF checkpoints 512) --dropout P (0; BERT 0.1)\n"    \
-    "  --init-from FILE (params of a bert_mlm run or scripts/convert_hf_bert.py)"
+    "  --ffn F (4*dim) --max-len L (dataset's; HF checkpoints 512) --dropout P (0; BERT 0.1)"
 
 const model_kind model_kind_bert = {
     .name = "bert",

@@ -8,6 +8,7 @@
  * Names: "stages.S.conv1" ... "stages.S.cbam", "head". On 28x28 inputs with
  * W = 32 it is about 0.3M parameters.
  */
+#include "models/attention_sink.h"
 #include "models/cnn_common.h"
 
 #include "core/blocks_cnn.h"
@@ -70,14 +71,19 @@ static void *cbam_cnn_create(params *ps, const model_config *cfg, const data_sha
 
 static tensor *cbam_cnn_forward(void *impl, graph *g, const model_batch *batch,
                                 attention_sink *sink) {
-    (void)sink;
     cbam_cnn *m = impl;
     tensor *x = cnn_input(g, &m->aug, batch);
     for (int s = 0; s < CBAM_CNN_STAGES; s++) {
         const cbam_cnn_stage *st = &m->stages[s];
         x = op_relu(g, bn_layer_forward(g, &st->bn1, conv_layer_forward(g, &st->conv1, x)));
         x = op_relu(g, bn_layer_forward(g, &st->bn2, conv_layer_forward(g, &st->conv2, x)));
-        x = cbam_forward(g, &st->att, x);
+        cbam_gates gates;
+        x = cbam_forward_gates(g, &st->att, x, &gates);
+        char name[ATTENTION_NAME_MAX];
+        snprintf(name, sizeof name, "stages.%d.cbam.channel", s);
+        attention_sink_put(sink, name, ATTENTION_CHANNEL, gates.channel);
+        snprintf(name, sizeof name, "stages.%d.cbam.spatial", s);
+        attention_sink_put(sink, name, ATTENTION_SPATIAL, gates.spatial);
         if (st->pool)
             x = op_max_pool2d(g, x, 2, 2, 0);
     }

@@ -15,6 +15,7 @@
  * on every residual branch. Names follow torchvision: "conv1", "bn1",
  * "layer1.0.conv1", "layer1.0.downsample.0", "fc".
  */
+#include "models/attention_sink.h"
 #include "models/cnn_common.h"
 
 #include "core/blocks_cnn.h"
@@ -31,6 +32,7 @@ typedef struct resnet {
     bn_layer stem_bn;
     bool stem_pool;
     residual_block *blocks;
+    char (*block_names)[32]; /* "layer<s>.<i>", the blocks' parameter scopes */
     int n_blocks;
     linear_layer fc;
     cnn_augment aug;
@@ -85,12 +87,13 @@ static void *resnet_create(params *ps, const model_config *cfg, const data_shape
     for (int s = 0; s < lay->stages; s++)
         m->n_blocks += per_stage[s];
     m->blocks = xcalloc((size_t)m->n_blocks, sizeof *m->blocks);
+    m->block_names = xcalloc((size_t)m->n_blocks, sizeof *m->block_names);
     int C = W, k = 0;
     for (int s = 0; s < lay->stages; s++) {
         int planes = W << s;
         for (int i = 0; i < per_stage[s]; i++) {
-            char name[32];
-            snprintf(name, sizeof name, "layer%d.%d", s + 1, i);
+            char *name = m->block_names[k];
+            snprintf(name, sizeof m->block_names[k], "layer%d.%d", s + 1, i);
             int stride = i == 0 && s > 0 ? 2 : 1;
             residual_block_init(&m->blocks[k], ps, name, C, planes, stride, bottleneck, cfg->cbam,
                                 cfg->bn_momentum);
@@ -104,20 +107,29 @@ static void *resnet_create(params *ps, const model_config *cfg, const data_shape
 
 static tensor *resnet_forward(void *impl, graph *g, const model_batch *batch,
                               attention_sink *sink) {
-    (void)sink;
     resnet *m = impl;
     tensor *x = cnn_input(g, &m->aug, batch);
     x = op_relu(g, bn_layer_forward(g, &m->stem_bn, conv_layer_forward(g, &m->stem, x)));
     if (m->stem_pool)
         x = op_max_pool2d(g, x, 3, 2, 1);
-    for (int i = 0; i < m->n_blocks; i++)
-        x = residual_block_forward(g, &m->blocks[i], x);
+    for (int i = 0; i < m->n_blocks; i++) {
+        cbam_gates gates;
+        x = residual_block_forward_gates(g, &m->blocks[i], x, &gates);
+        if (gates.channel) {
+            char name[ATTENTION_NAME_MAX];
+            snprintf(name, sizeof name, "%s.cbam.channel", m->block_names[i]);
+            attention_sink_put(sink, name, ATTENTION_CHANNEL, gates.channel);
+            snprintf(name, sizeof name, "%s.cbam.spatial", m->block_names[i]);
+            attention_sink_put(sink, name, ATTENTION_SPATIAL, gates.spatial);
+        }
+    }
     return linear_layer_forward(g, &m->fc, op_global_avg_pool(g, x));
 }
 
 static void resnet_destroy(void *impl) {
     resnet *m = impl;
     free(m->blocks);
+    free(m->block_names);
     free(m);
 }
 

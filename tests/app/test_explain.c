@@ -254,6 +254,54 @@ static void test_transformer_text(void **state) {
     data_feed_free(feed);
 }
 
+/* CBAM's gates are exported as channel and spatial maps, and the picture
+ * is drawn from the last spatial gate. */
+static void test_cbam_gates(void **state) {
+    (void)state;
+    char data[512];
+    fx_path(data, sizeof data, dir, "img3.h5");
+    fx_spec sp = fx_image_spec();
+    sp.c = 1;
+    sp.h = sp.w = 8;
+    fx_write(data, &sp);
+    data_feed *feed = data_feed_open(data, &world, 4, 1, false, true, 0);
+    data_shape shape;
+    data_feed_shape(feed, &shape);
+    model_config cfg = model_config_default();
+    cfg.width = 4;
+    cfg.seed = 3;
+    char err[256];
+    model *m = model_create("cbam_cnn", &cfg, &shape, err, sizeof err);
+    assert_non_null(m);
+    char out[512];
+    explain_into(m, feed, data, "cbam", 0, 2, out, sizeof out);
+    char path[1024];
+    snprintf(path, sizeof path, "%s/attention.h5", out);
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    assert_true(f >= 0);
+    int nd;
+    hsize_t dims[8];
+    float *sp0 = read_floats(f, "attention/stages.0.cbam.spatial", &nd, dims);
+    assert_int_equal(nd, 3);
+    assert_int_equal(dims[0], 3);
+    assert_int_equal(dims[1], 8);
+    assert_int_equal(dims[2], 8);
+    float *ch0 = read_floats(f, "attention/stages.0.cbam.channel", &nd, dims);
+    assert_int_equal(nd, 2);
+    assert_int_equal(dims[1], 4);
+    for (int i = 0; i < 3 * 64; i++)
+        assert_true(sp0[i] > 0.0f && sp0[i] < 1.0f); /* sigmoid gates */
+    H5Fclose(f);
+    free(sp0);
+    free(ch0);
+    int w, h;
+    snprintf(path, sizeof path, "%s/sample_1.png", out);
+    read_png_size(path, &w, &h);
+    assert_int_equal(w, 2 * 8 * EXPLAIN_IMAGE_SCALE + 24);
+    model_free(m);
+    data_feed_free(feed);
+}
+
 static tensor *no_attention_forward(void *impl, graph *g, const model_batch *b,
                                     attention_sink *sink) {
     (void)impl;
@@ -316,6 +364,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_vit_image),
         cmocka_unit_test(test_transformer_text),
+        cmocka_unit_test(test_cbam_gates),
         cmocka_unit_test(test_bad_requests),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);

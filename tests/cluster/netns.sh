@@ -14,36 +14,16 @@ work=$2
 hosts=${3:-2}
 . "$(dirname "$0")/lib.sh"
 
-[ "$(id -u)" = 0 ] || skip "network namespaces need root"
-command -v ip >/dev/null || skip "ip (iproute2) not found: scripts/setup.sh --with-slurm installs it"
-command -v unshare >/dev/null || skip "unshare (util-linux) not found"
-
-id=$(($$ % 10000))
-net=10.233.$(($$ % 250))
-br=hbr$id
-nss=()
-cleanup() {
-  local ns
-  for ns in "${nss[@]}"; do ip netns del "$ns" 2>/dev/null; done
-  ip link del "$br" 2>/dev/null
-  return 0
-}
-trap cleanup EXIT
-err=$(ip link add "$br" type bridge 2>&1) || skip "cannot create a bridge: ip link add $br type bridge: $err"
-ip link set "$br" up || fail "ip link set $br up"
+. "$here/netns_lib.sh"
+trap netns_down EXIT
+netns_up "$hosts"
+rc=$?
+[ "$rc" = 0 ] || exit "$rc"
 : >"$work/hostfile"
 agent_cases=""
 for ((i = 0; i < hosts; i++)); do
-  ns=heed$id-h$i
-  err=$(ip netns add "$ns" 2>&1) || skip "cannot create a network namespace: ip netns add $ns: $err"
-  nss+=("$ns")
-  err=$(ip link add "hv$id$i" type veth peer name eth0 netns "$ns" 2>&1) ||
-    skip "cannot create a veth pair into $ns: $err"
-  ip link set "hv$id$i" master "$br" up &&
-    ip -n "$ns" addr add "$net.$((i + 1))/24" dev eth0 &&
-    ip -n "$ns" link set eth0 up && ip -n "$ns" link set lo up || fail "configuring $ns failed"
   echo "$net.$((i + 1)) slots=1" >>"$work/hostfile"
-  agent_cases+="  $net.$((i + 1))) ns=$ns name=h$i ;;"$'\n'
+  agent_cases+="  $net.$((i + 1))) ns=${nss[$i]} name=h$i ;;"$'\n'
 done
 
 # The rsh agent: mpirun calls it as `agent [ssh options] HOST COMMAND...`.
@@ -64,7 +44,7 @@ export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 # own wire-up (oob) on the cluster network only.
 across=(--hostfile "$work/hostfile" -n "$hosts" --bind-to none --mca plm_rsh_agent "$work/agent.sh"
         --mca btl tcp,self --mca btl_tcp_if_include "$net.0/24" --mca oob_tcp_if_include "$net.0/24")
-in_h0() { ip netns exec "${nss[0]}" unshare --uts /bin/sh -c 'hostname h0; exec "$@"' sh "$@"; }
+in_h0() { in_host 0 "$@"; }
 
 out=$(in_h0 timeout 120 mpirun "${across[@]}" "$heed" doctor --out "$work/runs" 2>&1)
 rc=$?

@@ -2,6 +2,8 @@
 # The collective watchdog (src/dist/watchdog.h) at 3 ranks, timeout 3 s:
 #  - rank 1 stalls at step 5: exit 4, rank 0 names rank 1 and the step;
 #  - rank 0 stalls: the others exit 4 naming the collective and the step;
+#  - rank 2 skips step 6 (diverged control flow): rank 0 names it and where
+#    it is;
 #  - rank 2 dies of SIGKILL: the job ends (non-zero) well within a 60 s
 #    timeout, so it is mpirun that ended it, not the watchdog.
 heed=$1
@@ -27,6 +29,11 @@ run stall:0:7 3
 grep -q "'train step (loss and gradient all-reduce)' at step 7 has not completed after 3 s" <<<"$out" ||
   fail "no rank reported the collective and step 7: $out"
 echo "ok: rank 0 stalled at step 7 -> exit 4 after ${secs}s"
+
+run skip:2:6 3
+[ "$rc" = 4 ] || fail "rank 2 skipped step 6: exit $rc, want 4; output: $out"
+grep -q "rank 2 is at 'train step', step 7 (diverged)" <<<"$out" || fail "rank 0 did not name the diverged rank 2: $out"
+echo "ok: rank 2 skipped step 6 -> exit 4 after ${secs}s: $(grep -m1 'diverged' <<<"$out")"
 
 run kill:2:5 60
 [ "$rc" != 0 ] || fail "a rank was killed and the job exited 0"

@@ -7,6 +7,7 @@
 #include "core/blocks_cnn.h"
 #include "core/check.h"
 #include "core/ops_vision.h"
+#include "core/optim.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -322,11 +323,43 @@ static void test_augment(void **state) {
     tu_leaf_free(one);
 }
 
+/* ---- buffers ---------------------------------------------------------- */
+
+/* A batch-norm layer's running statistics are buffers: in the parameter
+ * buffer (so checkpoints carry them), frozen, not decayed, and left alone
+ * by AdamW even when their gradient slot were non-zero. */
+static void test_bn_buffers(void **state) {
+    (void)state;
+    params ps;
+    params_init(&ps);
+    bn_layer l;
+    bn_layer_init(&l, &ps, "bn", 3, 0.1f);
+    params_alloc(&ps, 1);
+    assert_int_equal(params_buffer_numel(&ps), 6);
+    int rm = l.running_mean->param, w = l.weight->param;
+    assert_true(ps.buffer[rm] && ps.frozen[rm] && !ps.decay[rm]);
+    assert_false(ps.buffer[w] || ps.frozen[w]);
+    assert_true(l.running_var->data[0] == 1.0f && l.running_mean->data[0] == 0.0f);
+    assert_true(l.running_mean->data >= ps.data && l.running_mean->data < ps.data + ps.numel);
+    for (int64_t i = 0; i < ps.numel; i++)
+        ps.grad[i] = 0.5f;
+    adam_config ac = adam_config_default();
+    ac.weight_decay = 0.1f;
+    adam_state st;
+    adam_state_init(&st, 0, ps.numel);
+    adam_step(&ac, &st, &ps, ps.grad, 1e-2f, 1.0f);
+    assert_true(l.running_mean->data[1] == 0.0f && l.running_var->data[2] == 1.0f);
+    assert_true(l.weight->data[0] != 1.0f); /* the weight did move */
+    adam_state_free(&st);
+    params_free(&ps);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_conv2d), cmocka_unit_test(test_pools),
-        cmocka_unit_test(test_gates),  cmocka_unit_test(test_batch_norm),
-        cmocka_unit_test(test_blocks), cmocka_unit_test(test_augment),
+        cmocka_unit_test(test_conv2d),     cmocka_unit_test(test_pools),
+        cmocka_unit_test(test_gates),      cmocka_unit_test(test_batch_norm),
+        cmocka_unit_test(test_blocks),     cmocka_unit_test(test_augment),
+        cmocka_unit_test(test_bn_buffers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -16,6 +16,8 @@
  *   - the optimised all-reduce equals the plain reference ring
  *     (ring_allreduce_ref) bit for bit above the small-message threshold,
  *     within rounding below it (recursive doubling);
+ *   - the shared-memory all-reduce (one node) equals the reference ring bit
+ *     for bit at every length;
  *   - the pipelined reduce-scatter leaves this rank's chunk bitwise equal to
  *     the reference ring's and to ring_reduce_scatter_ref's;
  *   - all-gather alone assembles every rank's chunk, exactly;
@@ -167,6 +169,15 @@ static void check_length(check_ctx *ctx, ring *r, MPI_Comm world, bufs *b, int64
               "%s n=%" PRId64 " small all-reduce far from ring_allreduce_ref", label, n);
     CHECK(ctx, same_on_all_ranks(world, b->ref, (size_t)n * sizeof(float)),
           "%s n=%" PRId64 " reference sum differs between ranks", label, n);
+
+    /* The shared-memory path, called directly at every length (ring_allreduce
+     * takes it only from shm_min_bytes): bitwise the reference ring's. */
+    if (r->single_node) {
+        fill_f32(b->x, n, me, 1);
+        ring_allreduce_shm(r, b->x, n);
+        CHECK(ctx, memcmp(b->x, b->ref, (size_t)n * sizeof(float)) == 0,
+              "%s n=%" PRId64 " ring_allreduce_shm differs from ring_allreduce_ref", label, n);
+    }
 
     /* Reduce-scatter alone (pipelined): this rank's chunk, bit for bit the
      * reference ring's, and the reference reduce-scatter's. */

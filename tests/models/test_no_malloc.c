@@ -48,6 +48,7 @@ static void run_steps(const char *name, const data_shape *shape, tensor *images,
     cfg.heads = 2;
     cfg.depth = 2;
     cfg.dropout = 0.1f;
+    cfg.augment = true; /* CNNs: random crops and flips (the others ignore it) */
     char err[256];
     model *m = model_create(name, &cfg, shape, err, sizeof err);
     assert_non_null(m);
@@ -65,7 +66,7 @@ static void run_steps(const char *name, const data_shape *shape, tensor *images,
         graph_reset(g);
         graph_begin_step(g, 1, step, ids, 4);
         model_batch b = {.B = 4, .images = images, .tokens = tokens};
-        tensor *loss = op_cross_entropy(g, model_forward(m, g, &b, NULL), labels, 0.1f);
+        tensor *loss = model_loss(m, g, &b, labels, 0.1f, NULL); /* MLM: its own loss */
         graph_backward(g, loss, 1.0f);
         adam_step(&ac, &st, &m->ps, m->ps.grad, 1e-3f, 1.0f);
     }
@@ -110,11 +111,37 @@ static void test_birnn_no_malloc(void **state) {
     tu_leaf_free(labels);
 }
 
+static void test_bert_no_malloc(void **state) {
+    data_shape shape = {.num_classes = 5, .vocab_size = 50, .max_len = 12, .pad_id = 0,
+                        .cls_id = 2, .sep_id = 3, .mask_id = 4};
+    tensor *tokens = tu_leaf_i32(2, (int[]){4, 12}, 5, 50, 7);
+    for (int b = 0; b < 4; b++)
+        tokens->idata[b * 12] = 2;
+    tokens->idata[11] = 0;
+    tensor *labels = tu_leaf_i32(1, (int[]){4}, 0, 5, 8);
+    run_steps("bert", &shape, NULL, tokens, labels);
+    run_steps("bert_mlm", &shape, NULL, tokens, labels);
+    tu_leaf_free(tokens);
+    tu_leaf_free(labels);
+}
+
+static void test_cnn_no_malloc(void **state) {
+    data_shape shape = {.num_classes = 10, .channels = 1, .height = 8, .width = 8};
+    tensor *images = tu_leaf(4, (int[]){4, 1, 8, 8}, false, 1, 5);
+    tensor *labels = tu_leaf_i32(1, (int[]){4}, 0, 10, 6);
+    run_steps("cbam_cnn", &shape, images, NULL, labels);
+    run_steps("resnet20", &shape, images, NULL, labels);
+    tu_leaf_free(images);
+    tu_leaf_free(labels);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_transformer_no_malloc),
         cmocka_unit_test(test_vit_no_malloc),
         cmocka_unit_test(test_birnn_no_malloc),
+        cmocka_unit_test(test_cnn_no_malloc),
+        cmocka_unit_test(test_bert_no_malloc),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

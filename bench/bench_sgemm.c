@@ -1,0 +1,100 @@
+/*
+ * bench_sgemm.c - cblas_sgemm GFLOP/s at the BLAS thread count given: large
+ * square products (the "sgemm peak" that model throughput is compared with)
+ * and the shapes the Transformer benchmark's training step runs. Prints one
+ * JSON line per shape and a last line with the peak.
+ *
+ *   bench_sgemm [--threads 1] [--seconds 0.3]
+ *
+ * Each shape is warmed up once, then repeated until `seconds` have passed;
+ * the figure is the best of 5 such rounds (the least disturbed by other
+ * work), on random data (zeros can run faster).
+ */
+#include "core/check.h"
+#include "core/rng.h"
+
+#include <cblas.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+void openblas_set_num_threads(int num_threads);
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+typedef struct shape {
+    const char *what;
+    int M, N, K;
+    bool ta, tb;
+} shape;
+
+static double gflops(const shape *s, float *a, float *b, float *c, double seconds) {
+    double best = 0;
+    for (int round = 0; round < 5; round++) {
+        int reps = 0;
+        double t0 = now_s(), t;
+        do {
+            cblas_sgemm(CblasRowMajor, s->ta ? CblasTrans : CblasNoTrans,
+                        s->tb ? CblasTrans : CblasNoTrans, s->M, s->N, s->K, 1.0f, a,
+                        s->ta ? s->M : s->K, b, s->tb ? s->K : s->N, 0.0f, c, s->N);
+            reps++;
+            t = now_s() - t0;
+        } while (t < seconds / 5);
+        double r = 2.0 * s->M * s->N * s->K * reps / t * 1e-9;
+        best = r > best ? r : best;
+    }
+    return best;
+}
+
+int main(int argc, char **argv) {
+    int threads = 1;
+    double seconds = 0.3;
+    for (int i = 1; i + 1 < argc; i += 2) {
+        if (!strcmp(argv[i], "--threads"))
+            threads = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--seconds"))
+            seconds = atof(argv[i + 1]);
+        else
+            HEED_DIE(HEED_EXIT_BAD_INPUT, "unknown option %s", argv[i]);
+    }
+    openblas_set_num_threads(threads);
+    /* N = B*T = 4096 rows, C = 128, FFN = 512, attention per (b, h) 64x64x32. */
+    static const shape shapes[] = {
+        {"square", 512, 512, 512, false, false},        {"square", 1024, 1024, 1024, false, false},
+        {"square", 2048, 2048, 2048, false, false},     {"qkvo fwd", 4096, 128, 128, false, true},
+        {"fc1 fwd", 4096, 512, 128, false, true},       {"fc2 fwd", 4096, 128, 512, false, true},
+        {"fc1 dW", 512, 128, 4096, true, false},        {"fc1 dX", 4096, 128, 512, false, false},
+        {"qkv fused fwd", 4096, 384, 128, false, true}, {"head scores", 64, 64, 32, false, true},
+        {"head out", 64, 32, 64, false, false},
+    };
+    size_t max_elems = 4096 * 4096;
+    float *a = xaligned_alloc(64, sizeof(float) * max_elems);
+    float *b = xaligned_alloc(64, sizeof(float) * max_elems);
+    float *c = xaligned_alloc(64, sizeof(float) * max_elems);
+    uint64_t key = rng_key(7, 8, 9);
+    for (size_t i = 0; i < max_elems; i++) {
+        a[i] = rng_normal(key, i);
+        b[i] = rng_normal(key, max_elems + i);
+    }
+    double peak = 0;
+    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
+        const shape *s = &shapes[i];
+        double r = gflops(s, a, b, c, seconds);
+        if (!strcmp(s->what, "square") && r > peak)
+            peak = r;
+        printf("{\"shape\": \"%s\", \"M\": %d, \"N\": %d, \"K\": %d, \"threads\": %d, "
+               "\"gflops\": %.1f}\n",
+               s->what, s->M, s->N, s->K, threads, r);
+    }
+    printf("{\"sgemm_peak_gflops\": %.1f, \"threads\": %d}\n", peak, threads);
+    free(a);
+    free(b);
+    free(c);
+    return 0;
+}
