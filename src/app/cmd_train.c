@@ -64,13 +64,22 @@ static int finish_bad_input(const comm *c, const char *msg) {
     return HEED_EXIT_BAD_INPUT;
 }
 
-/* --init-image-from / --init-text-from (fusion only): every rank loads the
+/* The fusion-only flags on another model are a mistake, not a no-op.
+ * --init-image-from / --init-text-from (fusion only): every rank loads the
  * same files, so all start from the same values; one verdict for all ranks.
  * Before --resume, which overwrites every parameter anyway. */
 static bool init_towers(run *r, char *err, size_t errlen) {
     const char *files[2] = {r->rc.init_image_from, r->rc.init_text_from};
     const char *prefixes[2] = {"image.", "text."}, *opts[2] = {"image", "text"};
     bool ok = true;
+    const model_config *mc = &r->rc.mc;
+    if (strcmp(r->rc.model, "fusion") != 0 &&
+        (mc->freeze_image || mc->freeze_text || mc->xattn_reverse)) {
+        snprintf(err, errlen,
+                 "--freeze-image, --freeze-text and --xattn-reverse need --model "
+                 "fusion");
+        ok = false;
+    }
     for (int i = 0; i < 2 && ok; i++) {
         if (!files[i][0])
             continue;
