@@ -16,7 +16,7 @@
 # Model FLOPs are the matrix-product FLOPs of one forward + backward as
 # PyTorch's FlopCounterMode counts them on the PyTorch twin (torch >= 2.1;
 # "-" otherwise); the sgemm peak is bench_sgemm's best large square product
-# at the same thread count (scripts/bench_sgemm.sh).
+# at the same thread count and clock (scripts/bench_sgemm.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 threads=${1:-1}
@@ -49,7 +49,9 @@ field() { sed -n "s/.*\"$1\": \([0-9.e+]*\).*/\1/p"; }
 best() { awk -v a="$1" -v b="$2" 'BEGIN { print (a == "" || b + 0 > a + 0) ? b : a }'; }
 peak=""
 if [ -x "$sgemm" ]; then
-  peak=$("$sgemm" --threads "$threads" | field sgemm_peak_gflops)
+  clock=wall
+  [ "$metric" = samples_per_cpu_s ] && clock=cpu
+  peak=$("$sgemm" --threads "$threads" --clock "$clock" | field sgemm_peak_gflops)
   echo "sgemm peak at $threads thread(s): $peak GFLOP/s"
   echo
 fi
