@@ -106,19 +106,39 @@ static void rollout_layer(const tensor *p, int b, float *a) {
     }
 }
 
+/* "" means the tower of the first self-attention map: its name up to and
+ * including "blocks." ("image.blocks." in a fusion model), so the layers of
+ * another tower never enter the product. */
+static void rollout_prefix(const attention_sink *s, const char *prefix, char *out, size_t len) {
+    snprintf(out, len, "%s", prefix);
+    if (prefix[0])
+        return;
+    for (int l = 0; l < s->count; l++)
+        if (s->maps[l].kind == ATTENTION_SELF) {
+            const char *name = s->maps[l].name, *at = strstr(name, "blocks.");
+            if (at)
+                snprintf(out, len, "%.*s", (int)(at - name) + 7, name);
+            return;
+        }
+}
+
 static bool rollout_map(const attention_map *m, const char *prefix) {
     return m->kind == ATTENTION_SELF && strncmp(m->name, prefix, strlen(prefix)) == 0;
 }
 
-int attention_rollout_tokens(const attention_sink *s, const char *prefix) {
+int attention_rollout_tokens(const attention_sink *s, const char *prefix_arg) {
+    char prefix[ATTENTION_NAME_MAX];
+    rollout_prefix(s, prefix_arg, prefix, sizeof prefix);
     for (int l = 0; l < s->count; l++)
         if (rollout_map(&s->maps[l], prefix))
             return s->maps[l].probs->shape[2];
     return 0;
 }
 
-int attention_rollout(const attention_sink *s, const char *prefix, int b, const float *valid,
+int attention_rollout(const attention_sink *s, const char *prefix_arg, int b, const float *valid,
                       float *out, float *scratch) {
+    char prefix[ATTENTION_NAME_MAX];
+    rollout_prefix(s, prefix_arg, prefix, sizeof prefix);
     int T = 0, layers = 0;
     float *r = scratch, *a = scratch, *tmp = scratch;
     for (int l = 0; l < s->count; l++) {

@@ -82,8 +82,8 @@ void attention_sink_set_patches(attention_sink *s, int first_patch, int grid_h, 
 const attention_map *attention_sink_find(const attention_sink *s, const char *name);
 
 /* Attention rollout (Abnar and Zuidema, 2020) over the sink's self-attention
- * maps whose names start with `prefix` ("" for all), in the order they were
- * put: per layer the heads are averaged, the
+ * maps whose names start with `prefix` ("": those of the first map's tower,
+ * i.e. its name up to "blocks."), in the order they were put: per layer the heads are averaged, the
  * residual added as 0.5 A + 0.5 I, rows renormalised, and the layers
  * multiplied, R = A_L ... A_1. Writes for sample b the relevance of every
  * token to the pooled output into out[T]: row `pool_token` of R, or the mean
