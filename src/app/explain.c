@@ -140,8 +140,11 @@ static int draw_sample(explain_run_state *st, const attention_sink *sink, const 
         const char *words[MAX_WORDS];
         float w[MAX_WORDS];
         int len = 0;
+        /* [CLS] and [SEP] stay in the file but not in the picture: the token
+         * the classifier reads takes most of its own rollout and would wash
+         * out the shading of the words. */
         for (int t = 0; t < blk->L && len < MAX_WORDS; t++)
-            if (ids[t] != ds->pad_id) {
+            if (ids[t] != ds->pad_id && ids[t] != ds->cls_id && ids[t] != ds->sep_id) {
                 words[len] = ds->vocab[ids[t]];
                 w[len++] = weights[t];
             }
