@@ -145,26 +145,45 @@ static void explain_into(model *m, data_feed *feed, const char *data, const char
         fail_msg("explain_run: %s", err);
 }
 
-static void test_vit_image(void **state) {
-    (void)state;
-    char data[512];
-    fx_path(data, sizeof data, dir, "img.h5");
-    fx_spec sp = fx_image_spec();
-    sp.c = 1;
-    sp.h = sp.w = 8;
-    sp.n[2] = 7;
-    fx_write(data, &sp);
+/* Writes the fixture file `name` into the test directory (its path into
+ * data) and opens a data feed over it. */
+static data_feed *open_fixture(const char *name, const fx_spec *sp, char *data, size_t len,
+                               data_shape *shape) {
+    fx_path(data, len, dir, name);
+    fx_write(data, sp);
     data_feed *feed = data_feed_open(data, &world, 4, 1, false, true, 0);
-    data_shape shape;
-    data_feed_shape(feed, &shape);
-    model *m = make_model("vit", &shape);
-    char out[512];
-    explain_into(m, feed, data, "vit", 2, 6, out, sizeof out);
+    data_feed_shape(feed, shape);
+    return feed;
+}
 
+/* The attention.h5 an explain run wrote into out. */
+static hid_t open_results(const char *out) {
     char path[1024];
     snprintf(path, sizeof path, "%s/attention.h5", out);
     hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
     assert_true(f >= 0);
+    return f;
+}
+
+/* An 8x8 one-channel image fixture with n_test test rows. */
+static fx_spec small_images(int n_test) {
+    fx_spec sp = fx_image_spec();
+    sp.c = 1;
+    sp.h = sp.w = 8;
+    sp.n[2] = n_test;
+    return sp;
+}
+
+static void test_vit_image(void **state) {
+    (void)state;
+    char data[512];
+    data_shape shape;
+    fx_spec sp = small_images(7);
+    data_feed *feed = open_fixture("img.h5", &sp, data, sizeof data, &shape);
+    model *m = make_model("vit", &shape);
+    char out[512];
+    explain_into(m, feed, data, "vit", 2, 6, out, sizeof out);
+    hid_t f = open_results(out);
     int nd;
     hsize_t dims[8];
     float *a0 = read_floats(f, "attention/blocks.0.attn", &nd, dims);
@@ -194,6 +213,7 @@ static void test_vit_image(void **state) {
     free(roll);
 
     int w, h;
+    char path[1024];
     snprintf(path, sizeof path, "%s/sample_4.png", out);
     read_png_size(path, &w, &h);
     assert_int_equal(w, 2 * 8 * EXPLAIN_IMAGE_SCALE + 24);
@@ -209,19 +229,13 @@ static void test_vit_image(void **state) {
 static void test_transformer_text(void **state) {
     (void)state;
     char data[512];
-    fx_path(data, sizeof data, dir, "text.h5");
-    fx_spec sp = fx_text_spec();
-    fx_write(data, &sp);
-    data_feed *feed = data_feed_open(data, &world, 4, 1, false, true, 0);
     data_shape shape;
-    data_feed_shape(feed, &shape);
+    fx_spec sp = fx_text_spec();
+    data_feed *feed = open_fixture("text.h5", &sp, data, sizeof data, &shape);
     model *m = make_model("transformer", &shape);
     char out[512];
     explain_into(m, feed, data, "text", 0, 5, out, sizeof out);
-    char path[1024];
-    snprintf(path, sizeof path, "%s/attention.h5", out);
-    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
-    assert_true(f >= 0);
+    hid_t f = open_results(out);
     int nd;
     hsize_t dims[8];
     float *a1 = read_floats(f, "attention/blocks.1.attn", &nd, dims);
@@ -246,6 +260,7 @@ static void test_transformer_text(void **state) {
     free(tokens);
     free(roll);
     int w, h;
+    char path[1024];
     snprintf(path, sizeof path, "%s/sample_3.png", out);
     read_png_size(path, &w, &h);
     assert_int_equal(w, 960);
@@ -259,14 +274,9 @@ static void test_transformer_text(void **state) {
 static void test_cbam_gates(void **state) {
     (void)state;
     char data[512];
-    fx_path(data, sizeof data, dir, "img3.h5");
-    fx_spec sp = fx_image_spec();
-    sp.c = 1;
-    sp.h = sp.w = 8;
-    fx_write(data, &sp);
-    data_feed *feed = data_feed_open(data, &world, 4, 1, false, true, 0);
     data_shape shape;
-    data_feed_shape(feed, &shape);
+    fx_spec sp = small_images(5);
+    data_feed *feed = open_fixture("img3.h5", &sp, data, sizeof data, &shape);
     model_config cfg = model_config_default();
     cfg.width = 4;
     cfg.seed = 3;
@@ -275,10 +285,7 @@ static void test_cbam_gates(void **state) {
     assert_non_null(m);
     char out[512];
     explain_into(m, feed, data, "cbam", 0, 2, out, sizeof out);
-    char path[1024];
-    snprintf(path, sizeof path, "%s/attention.h5", out);
-    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
-    assert_true(f >= 0);
+    hid_t f = open_results(out);
     int nd;
     hsize_t dims[8];
     float *sp0 = read_floats(f, "attention/stages.0.cbam.spatial", &nd, dims);
@@ -295,6 +302,7 @@ static void test_cbam_gates(void **state) {
     free(sp0);
     free(ch0);
     int w, h;
+    char path[1024];
     snprintf(path, sizeof path, "%s/sample_1.png", out);
     read_png_size(path, &w, &h);
     assert_int_equal(w, 2 * 8 * EXPLAIN_IMAGE_SCALE + 24);
@@ -315,14 +323,9 @@ static tensor *no_attention_forward(void *impl, graph *g, const model_batch *b,
 static void test_bad_requests(void **state) {
     (void)state;
     char data[512];
-    fx_path(data, sizeof data, dir, "img2.h5");
-    fx_spec sp = fx_image_spec();
-    sp.c = 1;
-    sp.h = sp.w = 8;
-    fx_write(data, &sp);
-    data_feed *feed = data_feed_open(data, &world, 4, 1, false, true, 0);
     data_shape shape;
-    data_feed_shape(feed, &shape);
+    fx_spec sp = small_images(5);
+    data_feed *feed = open_fixture("img2.h5", &sp, data, sizeof data, &shape);
     model *m = make_model("vit", &shape);
     char out[512], err[512];
     snprintf(out, sizeof out, "%s/bad", dir);
