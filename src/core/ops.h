@@ -95,8 +95,9 @@ tensor *op_layer_norm(graph *g, tensor *x, tensor *w, tensor *b, float eps);
 tensor *op_dropout(graph *g, tensor *x, float p);
 
 /* The mask of one sample of per-sample shape dims[0..nd) (each below
- * 2^DROPOUT_COORD_BITS): keep[i] = 1 where rng_uniform(key, coordinates
- * packed in DROPOUT_COORD_BITS-bit fields) >= p. Keyed by coordinates, not
+ * 2^DROPOUT_COORD_BITS): keep = 1 where 16-bit lane (last coordinate % 4) of
+ * rng_bits(key, coordinates packed in DROPOUT_COORD_BITS-bit fields, the
+ * last one divided by 4) is >= round(p * 2^16). Keyed by coordinates, not
  * flat offsets, so padding a sequence longer does not move any mask. Shared
  * by op_dropout and attention-probability dropout. */
 enum { DROPOUT_COORD_BITS = 20 };

@@ -54,9 +54,9 @@ static void test_identity(void **state) {
     tu_leaf_free(x);
 }
 
-/* Element (j, i) of sample b (a (B, 3, 100) tensor) is kept iff
- * rng_uniform(rng_key(stream, id_b, 0), j << 20 | i) >= p, with stream the
- * graph's next rng stream. */
+/* Element (j, i) of sample b (a (B, 3, 100) tensor) is kept iff 16-bit lane
+ * i % 4 of rng_bits(rng_key(stream, id_b, 0), j << 20 | i / 4) is >=
+ * round(p * 2^16), with stream the graph's next rng stream. */
 static void test_mask_contract(void **state) {
     tensor *x = ones(2);
     int64_t ids[2] = {17, 4};
@@ -70,8 +70,10 @@ static void test_mask_contract(void **state) {
     for (int b = 0; b < 2; b++) {
         uint64_t key = rng_key(stream, (uint64_t)ids[b], 0);
         for (int i = 0; i < N_PER; i++) {
-            uint64_t coord = (uint64_t)(i / 100) << 20 | (uint64_t)(i % 100);
-            float want = rng_uniform(key, coord) >= p ? scale : 0.0f;
+            int last = i % 100;
+            uint64_t coord = (uint64_t)(i / 100) << 20 | (uint64_t)(last / 4);
+            uint64_t lane = (rng_bits(key, coord) >> (16 * (last % 4))) & 0xffff;
+            float want = lane >= (uint64_t)(p * 65536.0f + 0.5f) ? scale : 0.0f;
             assert_true(y->data[b * N_PER + i] == want);
         }
     }
