@@ -1,11 +1,10 @@
 /*
  * tower.c - the tower kinds: a ViT image tower and a Transformer text tower.
  *
- * Each is the trunk of the single-modality model of the same name (vit.c,
- * transformer.c) without its head, with the same parameter names, so their
- * checkpoints initialise a tower. The layers themselves are the shared
- * blocks (encoder_stack.c, blocks.c); only the few lines of input embedding
- * are repeated here.
+ * Each is the trunk of the single-modality model of the same name: `vit`
+ * and `transformer` are these towers plus a linear head
+ * (tower_classifier.c), so their checkpoints initialise a tower. The layers
+ * themselves are the shared blocks (encoder_stack.c, blocks.c).
  */
 #include "models/tower.h"
 
