@@ -1,6 +1,8 @@
-"""PyTorch twins of heed's CNNs (src/models/cbam_cnn.c, src/models/resnet.c),
-layer for layer: used by scripts/bench_torch.py (speed) and
+"""PyTorch twins of heed's image models (src/models/cbam_cnn.c,
+src/models/resnet.c, and the ViT of src/models/tower.c), layer for layer: used by scripts/bench_torch.py (speed) and
 scripts/train_torch_vision.py (accuracy at the same budget)."""
+import math
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -96,7 +98,55 @@ class ResNet(nn.Module):
         return self.fc(self.blocks(self.stem(x)).mean((2, 3)))
 
 
-def build(name, channels, classes, width=0, dropout=0.0, cbam=False):
+class ViTBlock(nn.Module):
+    """Pre-norm encoder block as src/core/blocks.c: dropout on the attention
+    probabilities, on the attention output and on the FFN output."""
+
+    def __init__(self, dim, heads, ffn, dropout):
+        super().__init__()
+        self.ln1, self.ln2 = nn.LayerNorm(dim), nn.LayerNorm(dim)
+        self.heads, self.p = heads, dropout
+        self.qkv, self.o = nn.Linear(dim, 3 * dim), nn.Linear(dim, dim)
+        self.fc1, self.fc2 = nn.Linear(dim, ffn), nn.Linear(ffn, dim)
+
+    def forward(self, x):
+        B, T, C = x.shape
+        hs = C // self.heads
+        q, k, v = self.qkv(self.ln1(x)).view(B, T, 3, self.heads, hs).permute(2, 0, 3, 1, 4)
+        a = torch.softmax(q @ k.transpose(-2, -1) / math.sqrt(hs), dim=-1)
+        y = F.dropout(a, self.p, self.training) @ v
+        x = x + F.dropout(self.o(y.transpose(1, 2).reshape(B, T, C)), self.p, self.training)
+        return x + F.dropout(self.fc2(F.gelu(self.fc1(self.ln2(x)))), self.p, self.training)
+
+
+class ViT(nn.Module):
+    """heed's vit: patch embedding, [CLS] token, learned positions, dropout,
+    pre-norm blocks, final LayerNorm, mean over all tokens, linear head."""
+
+    def __init__(self, channels, classes, image, dim, depth, heads, ffn, patch, dropout):
+        super().__init__()
+        self.patch, self.p = patch, dropout
+        self.embed = nn.Linear(channels * patch * patch, dim)
+        self.cls = nn.Parameter(torch.nn.init.trunc_normal_(torch.empty(dim), std=0.02))
+        n = (image // patch) ** 2 + 1
+        self.pos = nn.Parameter(torch.nn.init.trunc_normal_(torch.empty(n, dim), std=0.02))
+        self.blocks = nn.Sequential(*(ViTBlock(dim, heads, ffn, dropout) for _ in range(depth)))
+        self.ln_f = nn.LayerNorm(dim)
+        self.head = nn.Linear(dim, classes)
+
+    def forward(self, img):
+        B, C, H, W = img.shape
+        p = self.patch
+        x = img.unfold(2, p, p).unfold(3, p, p).permute(0, 2, 3, 1, 4, 5).reshape(B, -1, C * p * p)
+        x = torch.cat([self.cls.expand(B, 1, -1), self.embed(x)], 1) + self.pos
+        x = self.blocks(F.dropout(x, self.p, self.training))
+        return self.head(self.ln_f(x).mean(1))
+
+
+def build(name, channels, classes, width=0, dropout=0.0, cbam=False, vit=None):
+    """vit: dict(image, dim, depth, heads, ffn, patch) for name == "vit"."""
+    if name == "vit":
+        return ViT(channels, classes, dropout=dropout, **vit)
     if name == "cbam_cnn":
         return CBAMCNN(channels, classes, width or 32, dropout)
     if name in ("resnet20", "resnet56", "resnet18"):

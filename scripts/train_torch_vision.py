@@ -2,7 +2,7 @@
 """PyTorch reference training for heed's CNNs at the same budget.
 
 Trains the PyTorch twin (scripts/torch_vision_models.py) of cbam_cnn,
-resnet20, resnet56 or resnet18 on a heed HDF5 image dataset with the recipe
+resnet20, resnet56, resnet18 or vit on a heed HDF5 image dataset with the recipe
 `heed train` uses by default, so the two accuracies compare:
   - images (x/255 - mean) / std with the file's train mean/std attributes;
   - augmentation (--augment): zero-padded random crop (--crop-pad) and a
@@ -13,7 +13,9 @@ resnet20, resnet56 or resnet18 on a heed HDF5 image dataset with the recipe
     step (heed's lr_at), drop_last batches, shuffled per epoch;
   - test accuracy of the final weights (BN running statistics) at the end.
 Prints one line per epoch and a last JSON line with the test accuracy, wall
-time and budget. One process; --threads sets torch's intra-op threads.
+time and budget. One process; --threads sets torch's intra-op threads;
+--device cuda trains on a GPU where one exists (the budget is the same
+epochs, batch and schedule, so the accuracy compares; the wall time does not).
 
   /usr/bin/python3 scripts/train_torch_vision.py --model cbam_cnn \
       --data data/fmnist.h5 --epochs 4 --batch-size 128 --lr 3e-3 --warmup 200 --augment
@@ -93,6 +95,13 @@ def main():
     ap.add_argument("--no-flip", action="store_true")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--label-smoothing", type=float, default=0.0)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--dim", type=int, default=128)
+    ap.add_argument("--depth", type=int, default=2)
+    ap.add_argument("--heads", type=int, default=4)
+    ap.add_argument("--ffn", type=int, default=0)
+    ap.add_argument("--patch", type=int, default=4)
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
@@ -103,7 +112,12 @@ def main():
         classes = int(f.attrs["num_classes"])
     xtr, ytr = load(a.data, "train", mean, std)
     xte, yte = load(a.data, "test", mean, std)
-    m = torch_vision_models.build(a.model, xtr.shape[1], classes, a.width, a.dropout, a.cbam)
+    dev = torch.device(a.device)
+    vit = dict(image=xtr.shape[2], dim=a.dim, depth=a.depth, heads=a.heads,
+               ffn=a.ffn or 4 * a.dim, patch=a.patch)
+    m = torch_vision_models.build(a.model, xtr.shape[1], classes, a.width, a.dropout, a.cbam,
+                                  vit).to(dev)
+    xte, yte = xte.to(dev), yte.to(dev)
     decay = [p for p in m.parameters() if p.dim() >= 2]
     other = [p for p in m.parameters() if p.dim() < 2]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": a.weight_decay},
@@ -122,7 +136,8 @@ def main():
             for group in opt.param_groups:
                 group["lr"] = lr_at(step, a.lr, a.warmup, total)
             opt.zero_grad(set_to_none=True)
-            loss = F.cross_entropy(m(x), ytr[idx])
+            loss = F.cross_entropy(m(x.to(dev)), ytr[idx].to(dev),
+                                   label_smoothing=a.label_smoothing)
             loss.backward()
             if a.clip > 0:
                 torch.nn.utils.clip_grad_norm_(m.parameters(), a.clip)
@@ -132,7 +147,7 @@ def main():
         print(f"epoch {epoch}: train loss {loss_sum / per_epoch:.4f} "
               f"({time.time() - t0:.0f} s)", flush=True)
     acc = accuracy(m, xte, yte)
-    print(json.dumps({"impl": "pytorch", "model": a.model, "epochs": a.epochs,
+    print(json.dumps({"impl": "pytorch", "model": a.model, "device": a.device, "epochs": a.epochs,
                       "batch_size": a.batch_size, "steps": total, "threads": a.threads,
                       "test_accuracy": round(acc, 4), "wall_s": round(time.time() - t0, 1)}))
 

@@ -245,7 +245,8 @@ const model_kind model_kind_fusion = {
         "  --fusion concat|xattn (xattn) --xattn-depth N (1) --xattn-reverse (off)\n"
         "  --image-tower vit --text-tower transformer --freeze-image --freeze-text (off)\n"
         "  towers: --dim C (128) --depth N (2) --heads NH (4) --ffn F (4*dim) --patch P (4)\n"
-        "  --max-len L (dataset's) --pool mean|cls (mean) --dropout P (0)",
+        "  --max-len L (dataset's) --pool mean|cls (mean) --dropout P (0)\n"
+        "  image tower: --augment (off) --crop-pad N (2) --flip (on)",
     .needs_images = true,
     .needs_tokens = true,
     .create = fusion_create,

@@ -8,6 +8,7 @@
  */
 #include "models/tower.h"
 
+#include "models/cnn_common.h"
 #include "models/encoder_stack.h"
 
 #include "core/check.h"
@@ -34,12 +35,15 @@ typedef struct vit_tower {
     int patch;
     bool cls_pool;
     float dropout;
+    cnn_augment aug;
 } vit_tower;
 
 static void *vit_tower_create(params *ps, const model_config *cfg, const data_shape *shape,
                               int *width, char *err, size_t errlen) {
     bool cls;
-    if (!encoder_config_check(cfg, err, errlen) || !pool_parse(cfg, &cls, err, errlen))
+    cnn_augment aug;
+    if (!encoder_config_check(cfg, err, errlen) || !pool_parse(cfg, &cls, err, errlen) ||
+        !cnn_config_check(cfg, shape, &aug, err, errlen))
         return NULL;
     int P = cfg->patch;
     if (P <= 0 || shape->height % P || shape->width % P) {
@@ -58,6 +62,7 @@ static void *vit_tower_create(params *ps, const model_config *cfg, const data_sh
     t->patch = P;
     t->cls_pool = cls;
     t->dropout = cfg->dropout;
+    t->aug = aug;
     *width = C;
     return t;
 }
@@ -67,7 +72,8 @@ static tower_out vit_tower_encode(void *impl, graph *g, const model_batch *batch
     vit_tower *t = impl;
     HEED_ASSERT(batch->images && batch->images->ndim == 4);
     /* x (B, 1 + NP, C): [CLS] then the patches in row-major grid order */
-    tensor *x = linear_layer_forward(g, &t->patch_embed, op_patchify(g, batch->images, t->patch));
+    tensor *images = cnn_input(g, &t->aug, batch);
+    tensor *x = linear_layer_forward(g, &t->patch_embed, op_patchify(g, images, t->patch));
     x = op_prepend_token(g, x, t->cls_token);
     x = op_dropout(g, op_add_positions(g, x, t->pos_emb), t->dropout);
     tensor *probs[ATTENTION_SINK_MAX];

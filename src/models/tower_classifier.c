@@ -82,7 +82,8 @@ const model_kind model_kind_vit = {
     .name = "vit",
     .summary = "Vision Transformer (patch embedding, [CLS] token, pre-norm blocks)",
     .options_help = "  --dim C (128) --depth N (2) --heads NH (4) --ffn F (4*dim) --patch P (4)\n"
-                    "  --pool cls|mean (mean) --dropout P (0)",
+                    "  --pool cls|mean (mean) --dropout P (0)\n"
+                    "  --augment (off) --crop-pad N (2) --flip (on)",
     .needs_images = true,
     .needs_tokens = false,
     .create = vit_create,

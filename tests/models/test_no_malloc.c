@@ -48,7 +48,7 @@ static void run_steps(const char *name, const data_shape *shape, tensor *images,
     cfg.heads = 2;
     cfg.depth = 2;
     cfg.dropout = 0.1f;
-    cfg.augment = true; /* CNNs: random crops and flips (the others ignore it) */
+    cfg.augment = true; /* CNNs and ViT: random crops and flips (text models ignore it) */
     char err[256];
     model *m = model_create(name, &cfg, shape, err, sizeof err);
     assert_non_null(m);
