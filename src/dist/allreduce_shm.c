@@ -111,15 +111,28 @@ void ring_allreduce_shm(ring *r, float *buf, int64_t n) {
             for (int64_t s0 = 0; s0 < b - a; s0 += RUN) {
                 const int64_t m = b - a - s0 < RUN ? b - a - s0 : RUN;
                 float *restrict t = acc + s0;
-                memcpy(t, (const float *)(r->shm_slot[(me + 1) % p] + half) + off + s0,
-                       sizeof(float) * (size_t)m);
-                for (int j = 2; j < p; j++) {
+                float *restrict own = buf + a + s0;
+                const float *restrict x1 =
+                    (const float *)(r->shm_slot[(me + 1) % p] + half) + off + s0;
+                if (p == 2) {
+                    /* own + x[c+1] in one pass: no copy of x[c+1] first */
+                    for (int64_t i = 0; i < m; i++) {
+                        own[i] = own[i] + x1[i];
+                        t[i] = own[i];
+                    }
+                    continue;
+                }
+                /* the first two terms in one pass, then the rest */
+                const float *restrict x2 =
+                    (const float *)(r->shm_slot[(me + 2) % p] + half) + off + s0;
+                for (int64_t i = 0; i < m; i++)
+                    t[i] = x2[i] + x1[i];
+                for (int j = 3; j < p; j++) {
                     const float *restrict x =
                         (const float *)(r->shm_slot[(me + j) % p] + half) + off + s0;
                     for (int64_t i = 0; i < m; i++)
                         t[i] = x[i] + t[i];
                 }
-                float *restrict own = buf + a + s0;
                 for (int64_t i = 0; i < m; i++) {
                     own[i] = own[i] + t[i];
                     t[i] = own[i];
