@@ -16,6 +16,8 @@
 
 #include "app/commands.h"
 
+#include "app/blas_kernel.h"
+
 #include "core/check.h"
 #include "dist/check_dist.h"
 #include "dist/comm.h"
@@ -48,9 +50,10 @@ typedef struct rank_info {
     int blas_threads;    /* OpenBLAS's default (environment or all cores) */
     int heed_threads;    /* what `heed train` would use: --threads or cores / ranks here */
     int local_size;
-    int cores_per_rank; /* cores of the host / ranks on it */
-    int sees_probe;     /* the probe file rank 0 wrote is visible here */
-    int can_write;      /* this rank could create a file in the directory */
+    int cores_per_rank;    /* cores of the host / ranks on it */
+    int sees_probe;        /* the probe file rank 0 wrote is visible here */
+    int can_write;         /* this rank could create a file in the directory */
+    char blas_advice[320]; /* blas_kernel_check's advice, empty when the kernels fit */
 } rank_info;
 
 /* "0-3,8,10-11" from a CPU set; truncated with "..." when long. */
@@ -91,6 +94,7 @@ static void gather_self(rank_info *me, const comm *c, int threads_opt) {
         snprintf(me->cpus, sizeof me->cpus, "? (%s)", strerror(errno));
     }
     me->blas_threads = openblas_get_num_threads();
+    blas_kernel_check(me->blas_advice, sizeof me->blas_advice);
     me->local_size = c->local_size;
     /* As heed train's default: cores / ranks here, at most the bound cores. */
     int t = me->cores_online / (c->local_size ? c->local_size : 1);
@@ -175,6 +179,10 @@ static int print_ranks(const rank_info *all, int size) {
             printf("WARNING: host %s: %d ranks x %d threads = %d > %d cores: oversubscribed, "
                    "lower --threads or the ranks per host\n",
                    x->host, ranks, x->heed_threads, ranks * x->heed_threads, x->cores_online);
+            warnings++;
+        }
+        if (x->blas_advice[0]) {
+            printf("WARNING: host %s: %s\n", x->host, x->blas_advice);
             warnings++;
         }
         if ((long)ranks * x->blas_threads > x->cores_online) {

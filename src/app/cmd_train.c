@@ -5,6 +5,7 @@
 #define _GNU_SOURCE /* sched_getaffinity, CPU_COUNT (default_threads) */
 
 #include "app/commands.h"
+#include "app/blas_kernel.h"
 #include "app/config.h"
 #include "app/curves.h"
 #include "app/data_feed.h"
@@ -594,6 +595,9 @@ int cmd_train(int argc, char **argv) {
                 "heed train: the checkpoint is at step %lld, --steps/--epochs ask for %lld: "
                 "nothing to train\n",
                 (long long)start_step, (long long)r.total_steps);
+    char blas_advice[320];
+    if (is_root(&r) && blas_kernel_check(blas_advice, sizeof blas_advice))
+        fprintf(stderr, "heed train: warning: %s\n", blas_advice);
     ckpt_signal_install();
     r.fault = debug_fault_from_env();
     r.wd = watchdog_create(&r.comm, r.rc.collective_timeout);
