@@ -72,6 +72,8 @@ void ckpt_meta_free(ckpt_meta *m);
  * finaliser (a bijection, so any single changed element changes the sum). Sums of parts computed on
  * different ranks add up to the checksum of the whole, at any rank count. Not collective. */
 uint64_t ckpt_checksum(const float *x, int64_t first, int64_t n);
+/* The plain loop that ckpt_checksum's vector path must equal (tests). */
+uint64_t ckpt_checksum_reference(const float *x, int64_t first, int64_t n);
 
 /* Collective: every rank of c must call this with identical ps->data and
  * meta. Writes `path` atomically (path.tmp, fsync, rename, fsync dir):

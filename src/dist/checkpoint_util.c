@@ -7,6 +7,7 @@
 #include "dist/check_dist.h"
 
 #include <limits.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,7 +17,7 @@ static inline uint64_t mix64(uint64_t z) {
     return z ^ (z >> 31);
 }
 
-uint64_t ckpt_checksum(const float *x, int64_t first, int64_t n) {
+static uint64_t checksum_scalar(const float *x, int64_t first, int64_t n) {
     uint64_t sum = 0;
     for (int64_t i = 0; i < n; i++) {
         uint32_t bits;
@@ -24,6 +25,52 @@ uint64_t ckpt_checksum(const float *x, int64_t first, int64_t n) {
         sum += mix64(((uint64_t)(first + i) << 32) ^ (uint64_t)bits);
     }
     return sum;
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+/* The same sum, 8 positions per step. Generic x86-64 has no 64-bit vector
+ * multiply, so this is built for AVX-512DQ (vpmullq) and chosen at run time:
+ * on a 100 MB checkpoint the scalar loop took about a quarter of the write. */
+typedef uint64_t u64x8 __attribute__((vector_size(64)));
+typedef uint32_t u32x8 __attribute__((vector_size(32)));
+
+__attribute__((target("avx512f,avx512dq"))) static uint64_t
+checksum_avx512(const float *x, int64_t first, int64_t n) {
+    u64x8 acc = {0}, pos, step = {8, 8, 8, 8, 8, 8, 8, 8};
+    for (int k = 0; k < 8; k++)
+        pos[k] = (uint64_t)(first + k);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        u32x8 bits;
+        memcpy(&bits, &x[i], sizeof bits);
+        u64x8 z = (pos << 32) ^ __builtin_convertvector(bits, u64x8);
+        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+        z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+        acc += z ^ (z >> 31);
+        pos += step;
+    }
+    uint64_t sum = 0;
+    for (int k = 0; k < 8; k++)
+        sum += acc[k];
+    return sum + checksum_scalar(x + i, first + i, n - i);
+}
+
+static bool have_avx512dq(void) {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq");
+}
+#endif
+
+uint64_t ckpt_checksum_reference(const float *x, int64_t first, int64_t n) {
+    return checksum_scalar(x, first, n);
+}
+
+uint64_t ckpt_checksum(const float *x, int64_t first, int64_t n) {
+#if defined(__x86_64__) && defined(__GNUC__)
+    if (have_avx512dq())
+        return checksum_avx512(x, first, n);
+#endif
+    return checksum_scalar(x, first, n);
 }
 
 void ckpt_meta_free(ckpt_meta *m) {
