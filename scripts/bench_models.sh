@@ -47,6 +47,11 @@ models=("$@")
 [ ${#models[@]} -gt 0 ] || models=(transformer vit cbam_cnn resnet20 bilstm bigru bert)
 field() { sed -n "s/.*\"$1\": \([0-9.e+]*\).*/\1/p"; }
 best() { awk -v a="$1" -v b="$2" 'BEGIN { print (a == "" || b + 0 > a + 0) ? b : a }'; }
+have_torch=1
+"$python" -c "import torch" 2>/dev/null || {
+  have_torch=0
+  echo "bench_models.sh: $python has no torch: the PyTorch columns read '-'" >&2
+}
 peak=""
 if [ -x "$sgemm" ]; then
   clock=wall
@@ -63,16 +68,18 @@ for name in "${models[@]}"; do
   h="" p="" flops=""
   for ((r = 0; r < reps; r++)); do
     h=$(best "$h" "$("$bench" "${args[@]}" | field "$metric")")
+    [ "$have_torch" = 1 ] || continue
     out=$("$python" scripts/bench_torch.py "${args[@]}")
     p=$(best "$p" "$(echo "$out" | field "$metric")")
     flops=$(echo "$out" | field flops_per_step)
   done
-  ratio=$(awk -v a="$h" -v b="$p" 'BEGIN { printf "%.2f", a / b }')
+  ratio=$(awk -v a="$h" -v b="$p" 'BEGIN { if (b + 0 > 0) printf "%.2fx", a / b; else print "-" }')
+  p=${p:--}
   gstep="-" gps="-" share="-"
   if [ -n "$flops" ]; then
     gstep=$(awk -v f="$flops" 'BEGIN { printf "%.2f", f / 1e9 }')
     gps=$(awk -v f="$flops" -v s="$h" -v b="$batch" 'BEGIN { printf "%.1f", f * s / b / 1e9 }')
     [ -n "$peak" ] && share=$(awk -v g="$gps" -v pk="$peak" 'BEGIN { printf "%.0f%%", 100 * g / pk }')
   fi
-  echo "| $name | $threads | $h | $p | ${ratio}x | $gstep | $gps | $share |"
+  echo "| $name | $threads | $h | $p | $ratio | $gstep | $gps | $share |"
 done

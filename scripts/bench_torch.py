@@ -152,9 +152,11 @@ class Bert(nn.Module):
 
 
 def count_flops(m, x, y):
-    """Matrix-product FLOPs (2 M N K each: mm, addmm, bmm, baddbmm, conv
-    excluded) of one forward + backward, counted at the ATen level, so the
-    backward's products count too. heed's step runs the same products."""
+    """Matrix-product FLOPs (2 M N K each: mm, addmm, bmm, baddbmm; a
+    convolution as the GEMM it reduces to, 2 N OC OH OW IC/groups KH KW, and
+    its backward as one such product per gradient it computes) of one
+    forward + backward, counted at the ATen level, so the backward's products
+    count too. heed's step runs the same products."""
     try:
         from torch.utils._python_dispatch import TorchDispatchMode
     except ImportError:
@@ -165,6 +167,11 @@ def count_flops(m, x, y):
     def mm_flops(a, b):
         return 2 * a.shape[-2] * a.shape[-1] * b.shape[-1] * (a.numel() // (a.shape[-2] * a.shape[-1]))
 
+    def conv_flops(weight, out, groups):
+        oc, icg, kh, kw = weight.shape
+        n, _, oh, ow = out.shape
+        return 2 * n * oc * oh * ow * icg * kh * kw
+
     class Counter(TorchDispatchMode):
         def __torch_dispatch__(self, func, types, args=(), kwargs=None):
             p = func.overloadpacket
@@ -172,7 +179,14 @@ def count_flops(m, x, y):
                 total[0] += mm_flops(args[0], args[1])
             elif p in (aten.addmm, aten.baddbmm):
                 total[0] += mm_flops(args[1], args[2])
-            return func(*args, **(kwargs or {}))
+            out = func(*args, **(kwargs or {}))
+            if p is aten.convolution:
+                total[0] += conv_flops(args[1], out, args[8])
+            elif p is aten.convolution_backward:
+                # (grad_out, input, weight, ..., groups, output_mask)
+                total[0] += conv_flops(args[2], args[0], args[9]) * (
+                    int(args[10][0]) + int(args[10][1]))
+            return out
 
     with Counter():
         F.cross_entropy(m(x), y).backward()
