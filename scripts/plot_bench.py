@@ -250,7 +250,7 @@ def plots(run, models, ar, scaling):
     ax.axhline(90, color="gray", ls=":", label="target 90%")
     ax.set_xscale("log", base=2)
     ax.set_xticks(ps, [str(p) for p in ps])
-    ax.set_ylim(0, 105)
+    ax.set_ylim(0, max(105, 10 + max(100 * r["eff"] for r in scaling)))
     ax.set_xlabel("ranks (1 thread each)")
     ax.set_ylabel("weak-scaling efficiency (%)")
     ax.set_title("ViT-tiny, batch 64 per rank")
