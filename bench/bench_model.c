@@ -15,6 +15,7 @@
 #include "core/optim.h"
 #include "core/rng.h"
 #include "models/model.h"
+#include "model_args.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,7 +29,6 @@ static double clock_s(clockid_t id) {
     clock_gettime(id, &ts);
     return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
-
 
 int main(int argc, char **argv) {
     const char *name = "transformer";
@@ -57,25 +57,9 @@ int main(int argc, char **argv) {
             H = W = atoi(v);
         else if (!strcmp(k, "--channels"))
             C = atoi(v);
-        else if (!strcmp(k, "--dim"))
-            cfg.dim = atoi(v);
-        else if (!strcmp(k, "--depth"))
-            cfg.depth = atoi(v);
-        else if (!strcmp(k, "--heads"))
-            cfg.heads = atoi(v);
-        else if (!strcmp(k, "--ffn"))
-            cfg.ffn = atoi(v);
-        else if (!strcmp(k, "--patch"))
-            cfg.patch = atoi(v);
         else if (!strcmp(k, "--lazy-grads"))
             lazy = atoi(v) != 0;
-        else if (!strcmp(k, "--pool"))
-            snprintf(cfg.pool, sizeof cfg.pool, "%s", v);
-        else if (!strcmp(k, "--width"))
-            cfg.width = atoi(v);
-        else if (!strcmp(k, "--embed-dim"))
-            cfg.embed_dim = atoi(v);
-        else
+        else if (!model_args_apply(&cfg, k, v))
             HEED_DIE(HEED_EXIT_BAD_INPUT, "unknown option %s", k);
     }
     openblas_set_num_threads(threads);

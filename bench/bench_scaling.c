@@ -22,6 +22,7 @@
 #include "core/rng.h"
 #include "dist/check_dist.h"
 #include "models/model.h"
+#include "model_args.h"
 
 #include <mpi.h>
 #include <stdio.h>
@@ -67,17 +68,7 @@ int main(int argc, char **argv) {
             zero = atoi(v);
         else if (!strcmp(k, "--image"))
             H = W = atoi(v);
-        else if (!strcmp(k, "--dim"))
-            cfg.dim = atoi(v);
-        else if (!strcmp(k, "--depth"))
-            cfg.depth = atoi(v);
-        else if (!strcmp(k, "--heads"))
-            cfg.heads = atoi(v);
-        else if (!strcmp(k, "--ffn"))
-            cfg.ffn = atoi(v);
-        else if (!strcmp(k, "--patch"))
-            cfg.patch = atoi(v);
-        else
+        else if (!model_args_apply(&cfg, k, v))
             HEED_DIE(HEED_EXIT_BAD_INPUT, "unknown option %s", k);
     }
     if (B < 1 || steps < 1 || warmup < 0 || bucket_kb < 0)
