@@ -15,10 +15,7 @@
 #include <string.h>
 
 typedef struct gru_ctx {
-    tensor *out, *x, *w_ih, *w_hh, *b_ih, *b_hh;
-    const int32_t *valid;
-    bool reverse;
-    rnn_dims d;
+    rnn_io io;    /* first: inputs, output, direction, sizes */
     float *gates; /* (B, T, 3H) activated gates r, z, n */
     float *hn;    /* (B, T, H) W_hn h + b_hn of each step */
     float *hprev; /* (B, T, H) state h each step read */
@@ -30,21 +27,21 @@ typedef struct gru_ctx {
 
 /* Runs all steps; gates holds the input projection on entry. */
 static void gru_forward(gru_ctx *k, float *out, float *h) {
-    int B = k->d.B, T = k->d.T, H = k->d.H, H3 = 3 * H;
+    int B = k->io.d.B, T = k->io.d.T, H = k->io.d.H, H3 = 3 * H;
     memset(h, 0, sizeof(float) * B * H);
     for (int s = 0; s < T; s++) {
-        int t = k->reverse ? T - 1 - s : s;
+        int t = k->io.reverse ? T - 1 - s : s;
         for (int b = 0; b < B; b++) {
             memcpy(k->hprev + ((size_t)b * T + t) * H, h + (size_t)b * H, sizeof(float) * H);
-            memcpy(k->hp + (size_t)b * H3, k->b_hh->data, sizeof(float) * H3);
+            memcpy(k->hp + (size_t)b * H3, k->io.b_hh->data, sizeof(float) * H3);
         }
         if (s > 0)
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, H3, H, 1.0f,
-                        k->hprev + (size_t)t * H, T * H, k->w_hh->data, H, 1.0f, k->hp, H3);
+                        k->hprev + (size_t)t * H, T * H, k->io.w_hh->data, H, 1.0f, k->hp, H3);
         for (int b = 0; b < B; b++) {
             size_t bt = (size_t)b * T + t;
             float *o_bt = out + bt * H;
-            if (!rnn_valid(k->valid, T, b, t)) {
+            if (!rnn_valid(k->io.valid, T, b, t)) {
                 memset(o_bt, 0, sizeof(float) * H);
                 continue;
             }
@@ -67,16 +64,16 @@ static void gru_forward(gru_ctx *k, float *out, float *h) {
 
 static void gru_backward_entry(void *p) {
     gru_ctx *k = p;
-    int B = k->d.B, T = k->d.T, H = k->d.H, H3 = 3 * H;
-    const float *dout = k->out->grad;
+    int B = k->io.d.B, T = k->io.d.T, H = k->io.d.H, H3 = 3 * H;
+    const float *dout = k->io.out->grad;
     memset(k->dh, 0, sizeof(float) * B * H);
     for (int s = T - 1; s >= 0; s--) {
-        int t = k->reverse ? T - 1 - s : s;
+        int t = k->io.reverse ? T - 1 - s : s;
         for (int b = 0; b < B; b++) {
             size_t bt = (size_t)b * T + t;
             float *dgi = k->dgi + bt * H3, *dgh = k->dgh + bt * H3;
             /* padded: the state passes through, dh flows on unchanged */
-            if (!rnn_valid(k->valid, T, b, t)) {
+            if (!rnn_valid(k->io.valid, T, b, t)) {
                 memset(dgi, 0, sizeof(float) * H3);
                 memset(dgh, 0, sizeof(float) * H3);
                 continue;
@@ -99,29 +96,22 @@ static void gru_backward_entry(void *p) {
         }
         if (s > 0)
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, H, H3, 1.0f,
-                        k->dgh + (size_t)t * H3, T * H3, k->w_hh->data, H, 1.0f, k->dh, H);
+                        k->dgh + (size_t)t * H3, T * H3, k->io.w_hh->data, H, 1.0f, k->dh, H);
     }
-    rnn_weight_grads(k->x->grad, k->w_ih->grad, k->b_ih->grad, k->w_hh->grad, k->b_hh->grad, k->dgi,
-                     k->dgh, k->x->data, k->hprev, k->w_ih->data, &k->d);
+    rnn_weight_grads(k->io.x->grad, k->io.w_ih->grad, k->io.b_ih->grad, k->io.w_hh->grad,
+                     k->io.b_hh->grad, k->dgi, k->dgh, k->io.x->data, k->hprev, k->io.w_ih->data,
+                     &k->io.d);
 }
 
 tensor *op_gru(graph *g, tensor *x, const tensor *valid, tensor *w_ih, tensor *w_hh, tensor *b_ih,
                tensor *b_hh, bool reverse) {
-    rnn_dims d = rnn_check_dims(x, valid, w_ih, w_hh, b_ih, b_hh, 3);
+    bool grad = false;
+    rnn_io io = rnn_io_begin(g, x, valid, w_ih, w_hh, b_ih, b_hh, reverse, 3, &grad);
+    rnn_dims d = io.d;
     tensor *in[5] = {x, w_ih, w_hh, b_ih, b_hh};
-    bool grad = graph_wants_grad(g, 5, in);
-    tensor *out = graph_new(g, DTYPE_F32, 3, (int[]){d.B, d.T, d.H}, grad);
     arena *a = graph_arena(g);
     size_t nbth = sizeof(float) * d.B * d.T * d.H;
-    gru_ctx local = {.out = out,
-                     .x = x,
-                     .w_ih = w_ih,
-                     .w_hh = w_hh,
-                     .b_ih = b_ih,
-                     .b_hh = b_hh,
-                     .valid = valid ? valid->idata : NULL,
-                     .reverse = reverse,
-                     .d = d};
+    gru_ctx local = {.io = io};
     gru_ctx *k = grad ? graph_record(g, gru_backward_entry, sizeof *k, 5, in) : &local;
     *k = local;
     k->gates = arena_alloc(a, 3 * nbth);
@@ -135,6 +125,6 @@ tensor *op_gru(graph *g, tensor *x, const tensor *valid, tensor *w_ih, tensor *w
         k->dh = h; /* the forward state is dead by the time backward runs */
     }
     rnn_input_projection(k->gates, x->data, w_ih->data, b_ih->data, NULL, &d);
-    gru_forward(k, out->data, h);
-    return out;
+    gru_forward(k, io.out->data, h);
+    return io.out;
 }

@@ -13,10 +13,7 @@
 #include <string.h>
 
 typedef struct lstm_ctx {
-    tensor *out, *x, *w_ih, *w_hh, *b_ih, *b_hh;
-    const int32_t *valid;
-    bool reverse;
-    rnn_dims d;
+    rnn_io io;      /* first: inputs, output, direction, sizes */
     float *gates;   /* (B, T, 4H) activated gates i, f, g, o */
     float *hprev;   /* (B, T, H) state h each step read */
     float *cprev;   /* (B, T, H) state c each step read */
@@ -27,11 +24,11 @@ typedef struct lstm_ctx {
 
 /* Runs all steps; gates holds the input projection on entry. */
 static void lstm_forward(lstm_ctx *k, float *out, float *h, float *c) {
-    int B = k->d.B, T = k->d.T, H = k->d.H, H4 = 4 * H;
+    int B = k->io.d.B, T = k->io.d.T, H = k->io.d.H, H4 = 4 * H;
     memset(h, 0, sizeof(float) * B * H);
     memset(c, 0, sizeof(float) * B * H);
     for (int s = 0; s < T; s++) {
-        int t = k->reverse ? T - 1 - s : s;
+        int t = k->io.reverse ? T - 1 - s : s;
         for (int b = 0; b < B; b++) {
             memcpy(k->hprev + ((size_t)b * T + t) * H, h + (size_t)b * H, sizeof(float) * H);
             memcpy(k->cprev + ((size_t)b * T + t) * H, c + (size_t)b * H, sizeof(float) * H);
@@ -39,12 +36,12 @@ static void lstm_forward(lstm_ctx *k, float *out, float *h, float *c) {
         /* the first step reads the zero state: nothing to add */
         if (s > 0)
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, H4, H, 1.0f,
-                        k->hprev + (size_t)t * H, T * H, k->w_hh->data, H, 1.0f,
+                        k->hprev + (size_t)t * H, T * H, k->io.w_hh->data, H, 1.0f,
                         k->gates + (size_t)t * H4, T * H4);
         for (int b = 0; b < B; b++) {
             size_t bt = (size_t)b * T + t;
             float *o_bt = out + bt * H;
-            if (!rnn_valid(k->valid, T, b, t)) {
+            if (!rnn_valid(k->io.valid, T, b, t)) {
                 memset(o_bt, 0, sizeof(float) * H);
                 continue;
             }
@@ -69,18 +66,18 @@ static void lstm_forward(lstm_ctx *k, float *out, float *h, float *c) {
 
 static void lstm_backward_entry(void *p) {
     lstm_ctx *k = p;
-    int B = k->d.B, T = k->d.T, H = k->d.H, H4 = 4 * H;
-    const float *dout = k->out->grad;
+    int B = k->io.d.B, T = k->io.d.T, H = k->io.d.H, H4 = 4 * H;
+    const float *dout = k->io.out->grad;
     memset(k->dh, 0, sizeof(float) * B * H);
     memset(k->dc, 0, sizeof(float) * B * H);
     for (int s = T - 1; s >= 0; s--) {
-        int t = k->reverse ? T - 1 - s : s;
+        int t = k->io.reverse ? T - 1 - s : s;
         for (int b = 0; b < B; b++) {
             size_t bt = (size_t)b * T + t;
             float *dg = k->dgates + bt * H4;
             /* a padded step passes the state through untouched, and its
              * output is the constant 0: dh and dc flow on unchanged */
-            if (!rnn_valid(k->valid, T, b, t)) {
+            if (!rnn_valid(k->io.valid, T, b, t)) {
                 memset(dg, 0, sizeof(float) * H4);
                 continue;
             }
@@ -103,29 +100,22 @@ static void lstm_backward_entry(void *p) {
          * state is the constant 0 */
         if (s > 0)
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, H, H4, 1.0f,
-                        k->dgates + (size_t)t * H4, T * H4, k->w_hh->data, H, 1.0f, k->dh, H);
+                        k->dgates + (size_t)t * H4, T * H4, k->io.w_hh->data, H, 1.0f, k->dh, H);
     }
-    rnn_weight_grads(k->x->grad, k->w_ih->grad, k->b_ih->grad, k->w_hh->grad, k->b_hh->grad,
-                     k->dgates, k->dgates, k->x->data, k->hprev, k->w_ih->data, &k->d);
+    rnn_weight_grads(k->io.x->grad, k->io.w_ih->grad, k->io.b_ih->grad, k->io.w_hh->grad,
+                     k->io.b_hh->grad, k->dgates, k->dgates, k->io.x->data, k->hprev,
+                     k->io.w_ih->data, &k->io.d);
 }
 
 tensor *op_lstm(graph *g, tensor *x, const tensor *valid, tensor *w_ih, tensor *w_hh, tensor *b_ih,
                 tensor *b_hh, bool reverse) {
-    rnn_dims d = rnn_check_dims(x, valid, w_ih, w_hh, b_ih, b_hh, 4);
+    bool grad = false;
+    rnn_io io = rnn_io_begin(g, x, valid, w_ih, w_hh, b_ih, b_hh, reverse, 4, &grad);
+    rnn_dims d = io.d;
     tensor *in[5] = {x, w_ih, w_hh, b_ih, b_hh};
-    bool grad = graph_wants_grad(g, 5, in);
-    tensor *out = graph_new(g, DTYPE_F32, 3, (int[]){d.B, d.T, d.H}, grad);
     arena *a = graph_arena(g);
     size_t nbth = sizeof(float) * d.B * d.T * d.H;
-    lstm_ctx local = {.out = out,
-                      .x = x,
-                      .w_ih = w_ih,
-                      .w_hh = w_hh,
-                      .b_ih = b_ih,
-                      .b_hh = b_hh,
-                      .valid = valid ? valid->idata : NULL,
-                      .reverse = reverse,
-                      .d = d};
+    lstm_ctx local = {.io = io};
     lstm_ctx *k = grad ? graph_record(g, lstm_backward_entry, sizeof *k, 5, in) : &local;
     *k = local;
     k->gates = arena_alloc(a, 4 * nbth);
@@ -140,6 +130,6 @@ tensor *op_lstm(graph *g, tensor *x, const tensor *valid, tensor *w_ih, tensor *
         k->dc = c;
     }
     rnn_input_projection(k->gates, x->data, w_ih->data, b_ih->data, b_hh->data, &d);
-    lstm_forward(k, out->data, h, c);
-    return out;
+    lstm_forward(k, io.out->data, h, c);
+    return io.out;
 }

@@ -24,6 +24,23 @@ rnn_dims rnn_check_dims(const tensor *x, const tensor *valid, const tensor *w_ih
     return d;
 }
 
+rnn_io rnn_io_begin(graph *g, tensor *x, const tensor *valid, tensor *w_ih, tensor *w_hh,
+                    tensor *b_ih, tensor *b_hh, bool reverse, int G, bool *grad) {
+    rnn_dims d = rnn_check_dims(x, valid, w_ih, w_hh, b_ih, b_hh, G);
+    tensor *in[5] = {x, w_ih, w_hh, b_ih, b_hh};
+    *grad = graph_wants_grad(g, 5, in);
+    tensor *out = graph_new(g, DTYPE_F32, 3, (int[]){d.B, d.T, d.H}, *grad);
+    return (rnn_io){.out = out,
+                    .x = x,
+                    .w_ih = w_ih,
+                    .w_hh = w_hh,
+                    .b_ih = b_ih,
+                    .b_hh = b_hh,
+                    .valid = valid ? valid->idata : NULL,
+                    .reverse = reverse,
+                    .d = d};
+}
+
 void rnn_input_projection(float *xp, const float *x, const float *w_ih, const float *b1,
                           const float *b2, const rnn_dims *d) {
     int N = d->B * d->T, GH = d->G * d->H;

@@ -8,6 +8,7 @@
 #define HEED_CORE_OPS_RNN_COMMON_H
 
 #include "core/fastmath.h"
+#include "core/graph.h"
 #include "core/tensor.h"
 
 #include <stdbool.h>
@@ -33,6 +34,21 @@ typedef struct rnn_dims {
 /* Asserts the shapes in ops_rnn.h's contract for G gates; returns them. */
 rnn_dims rnn_check_dims(const tensor *x, const tensor *valid, const tensor *w_ih,
                         const tensor *w_hh, const tensor *b_ih, const tensor *b_hh, int G);
+
+/* What a recurrent op keeps of its call, the first member of its backward
+ * context: inputs, output, direction and sizes. */
+typedef struct rnn_io {
+    tensor *out, *x, *w_ih, *w_hh, *b_ih, *b_hh;
+    const int32_t *valid;
+    bool reverse;
+    rnn_dims d;
+} rnn_io;
+
+/* The start every recurrent op shares: checks the shapes for G gates,
+ * creates the (B, T, H) output on g and says in *grad whether the op must
+ * record itself for backward. */
+rnn_io rnn_io_begin(graph *g, tensor *x, const tensor *valid, tensor *w_ih, tensor *w_hh,
+                    tensor *b_ih, tensor *b_hh, bool reverse, int G, bool *grad);
 
 /* xp (B*T, G*H) = x (B*T, C) @ w_ih^T + b1 (+ b2 where b2 is not NULL). */
 void rnn_input_projection(float *xp, const float *x, const float *w_ih, const float *b1,
