@@ -51,16 +51,22 @@ typedef struct run {
     int64_t last_ckpt_step; /* -1: none written by this process */
 } run;
 
+/* Start-up may take this many --collective-timeout before the watchdog
+ * calls it a hang: it loads --in-memory splits and reads checkpoints. */
+#define STARTUP_TIMEOUT_FACTOR 4.0
+
 static bool is_root(const run *r) {
     return r->comm.rank == 0;
 }
 
 /* Every rank reached the same verdict on the same input: rank 0 says why,
  * everyone leaves MPI cleanly with the same code. */
-static int finish_bad_input(const comm *c, const char *msg) {
-    if (c->rank == 0)
+static int finish_bad_input(run *r, const char *msg) {
+    if (r->comm.rank == 0)
         fprintf(stderr, "heed train: %s\n", msg);
-    comm_free((comm *)c);
+    watchdog_free(r->wd); /* collective, as the verdict */
+    r->wd = NULL;
+    comm_free(&r->comm);
     MPI_Finalize();
     return HEED_EXIT_BAD_INPUT;
 }
@@ -524,21 +530,28 @@ int cmd_train(int argc, char **argv) {
     run_config_default(&r.rc);
     if (!run_config_parse_args(&r.rc, argc, argv, err, sizeof err) ||
         !run_config_check(&r.rc, err, sizeof err))
-        return finish_bad_input(&r.comm, err);
+        return finish_bad_input(&r, err);
     if (!r.rc.out[0])
         snprintf(r.rc.out, sizeof r.rc.out, "runs/%s", r.rc.model);
     r.rc.mc.seed = r.rc.seed;
     int threads = r.rc.threads ? r.rc.threads : default_threads(&r.comm);
     openblas_set_num_threads(threads);
+    /* From here on no rank waits forever: start-up (dataset open, model set-up,
+     * --init-from, --resume) runs armed with a longer limit, because it reads
+     * files as well as waiting for the others. */
+    r.fault = debug_fault_from_env();
+    r.wd = watchdog_create(&r.comm, r.rc.collective_timeout);
+    watchdog_arm_scaled(r.wd, -1, "start-up (dataset, model, --init-from, --resume)",
+                        STARTUP_TIMEOUT_FACTOR);
 
     if (!model_kind_find(r.rc.model)) {
         /* Before touching the data: a typo in --model is the likelier mistake. */
         model_create(r.rc.model, &r.rc.mc, &(data_shape){0}, err, sizeof err);
-        return finish_bad_input(&r.comm, err);
+        return finish_bad_input(&r, err);
     }
     if (r.rc.exact_reduce && r.rc.micro_batch <= 0)
-        return finish_bad_input(&r.comm, "--exact-reduce needs --micro-batch N (the unit that is "
-                                         "summed exactly; keep it fixed across rank counts)");
+        return finish_bad_input(&r, "--exact-reduce needs --micro-batch N (the unit that is "
+                                    "summed exactly; keep it fixed across rank counts)");
     r.data = data_feed_open(r.rc.data, &r.comm, r.rc.batch_size, r.rc.seed, r.rc.drop_last,
                             r.rc.in_memory, r.rc.length_buckets);
     if (r.rc.exact_reduce)
@@ -548,17 +561,17 @@ int cmd_train(int argc, char **argv) {
     r.model = model_create(r.rc.model, &r.rc.mc, &shape, err, sizeof err);
     if (!r.model) {
         data_feed_free(r.data);
-        return finish_bad_input(&r.comm, err);
+        return finish_bad_input(&r, err);
     }
     if (!init_towers(&r, err, sizeof err) || !init_from(&r, err, sizeof err)) {
         data_feed_free(r.data);
-        return finish_bad_input(&r.comm, err);
+        return finish_bad_input(&r, err);
     }
     r.steps_per_epoch = data_feed_steps_per_epoch(r.data);
     if (r.steps_per_epoch <= 0) {
         snprintf(err, sizeof err, "%s: the train split has fewer samples than --batch-size %d",
                  r.rc.data, r.rc.batch_size);
-        return finish_bad_input(&r.comm, err);
+        return finish_bad_input(&r, err);
     }
     snprintf(r.ckpt_dir, sizeof r.ckpt_dir, "%s/checkpoints", r.rc.out);
     r.last_ckpt_step = -1;
@@ -586,10 +599,11 @@ int cmd_train(int argc, char **argv) {
         metrics_open(&r.metrics, NULL);
     }
 
+    debug_fault_hit(&r.fault, r.comm.rank, -1);
     HEED_MPI_CHECK(MPI_Barrier(r.comm.mpi)); /* the run directory exists */
     int64_t start_step = 0;
     if (r.rc.resume[0] && !resume(&r, &start_step, err, sizeof err))
-        return finish_bad_input(&r.comm, err);
+        return finish_bad_input(&r, err);
     if (start_step >= r.total_steps && is_root(&r))
         fprintf(stderr,
                 "heed train: the checkpoint is at step %lld, --steps/--epochs ask for %lld: "
@@ -599,8 +613,7 @@ int cmd_train(int argc, char **argv) {
     if (is_root(&r) && blas_kernel_check(blas_advice, sizeof blas_advice))
         fprintf(stderr, "heed train: warning: %s\n", blas_advice);
     ckpt_signal_install();
-    r.fault = debug_fault_from_env();
-    r.wd = watchdog_create(&r.comm, r.rc.collective_timeout);
+    watchdog_disarm(r.wd);
     int code = train_loop(&r, start_step);
     watchdog_free(r.wd);
 

@@ -34,6 +34,7 @@ struct watchdog {
     pthread_mutex_t lock;
     pthread_cond_t wake;
     bool stop, armed;
+    double armed_s; /* the limit of the armed region */
     struct timespec deadline;
     int64_t step;
     const char *what;
@@ -90,12 +91,17 @@ static void *monitor_main(void *arg) {
             check_pthread(rc, "pthread_cond_timedwait");
         if (w->stop || !w->armed || !passed(&w->deadline))
             continue;
+        char at[48] = "before the first step";
+        if (w->step >= 0)
+            snprintf(at, sizeof at, "at step %lld", (long long)w->step);
         fprintf(stderr,
-                "\nheed: watchdog: rank %d: '%s' at step %lld has not completed after %g s "
+                "\nheed: watchdog: rank %d: '%s' %s has not completed after %g s "
                 "(--collective-timeout): another rank is dead, stuck or on another path%s; "
                 "exiting with code %d\n",
-                w->rank, w->what, (long long)w->step, w->timeout_s,
-                w->rank != 0 ? " (rank 0 names it; if it names none, rank 0 itself stopped)" : "",
+                w->rank, w->what, at, w->armed_s,
+                w->rank != 0 && w->step >= 0
+                    ? " (rank 0 names it; if it names none, rank 0 itself stopped)"
+                    : "",
                 HEED_EXIT_HANG);
         pthread_mutex_unlock(&w->lock);
         if (w->rank != 0) {
@@ -158,11 +164,16 @@ void watchdog_free(watchdog *w) {
 }
 
 void watchdog_arm(watchdog *w, int64_t step, const char *what) {
+    watchdog_arm_scaled(w, step, what, 1.0);
+}
+
+void watchdog_arm_scaled(watchdog *w, int64_t step, const char *what, double factor) {
     if (!w->enabled)
         return;
     pthread_mutex_lock(&w->lock);
     w->armed = true;
-    w->deadline = deadline_after(w->timeout_s);
+    w->armed_s = w->timeout_s * factor;
+    w->deadline = deadline_after(w->armed_s);
     w->step = step;
     w->what = what;
     pthread_mutex_unlock(&w->lock);

@@ -59,8 +59,12 @@ void watchdog_free(watchdog *w);
  * point, at most 47 characters; all ranks must pass the same one. */
 void watchdog_arrive(watchdog *w, int64_t step, const char *what);
 
-/* Local. `what` must stay valid until watchdog_disarm. */
+/* Local. `what` must stay valid until watchdog_disarm. A step below 0
+ * means the region comes before the first step (reported as such). */
 void watchdog_arm(watchdog *w, int64_t step, const char *what);
+/* The same with a limit of factor x the timeout, for regions that do more
+ * than collectives (start-up reads the dataset and checkpoints). */
+void watchdog_arm_scaled(watchdog *w, int64_t step, const char *what, double factor);
 void watchdog_disarm(watchdog *w);
 
 #endif

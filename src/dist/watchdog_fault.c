@@ -17,10 +17,10 @@ debug_fault debug_fault_from_env(void) {
     char kind[16];
     long long rank, step;
     char tail;
-    if (sscanf(v, "%15[a-z]:%lld:%lld%c", kind, &rank, &step, &tail) != 3 || rank < 0 || step < 0)
+    if (sscanf(v, "%15[a-z]:%lld:%lld%c", kind, &rank, &step, &tail) != 3 || rank < 0 || step < -1)
         HEED_DIE(HEED_EXIT_BAD_INPUT,
                  "HEED_DEBUG_FAULT='%s': expected KIND:RANK:STEP with KIND stall, kill, sleep, "
-                 "skip or nan",
+                 "skip or nan and STEP >= -1 (-1: during start-up)",
                  v);
     if (!strcmp(kind, "stall"))
         f.kind = FAULT_STALL;

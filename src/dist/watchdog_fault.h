@@ -12,6 +12,9 @@
  *     nan     rank RANK's input of step STEP becomes NaN (a non-finite loss on
  *             one rank only: tests that all ranks reach one verdict)
  *
+ * STEP -1 is start-up: after the dataset is open, before the first step
+ * (stall, kill and sleep only).
+ *
  * Not an option of `heed train`: nobody should find it in --help.
  */
 #ifndef HEED_DIST_WATCHDOG_FAULT_H

@@ -4,6 +4,8 @@
 #  - rank 0 stalls: the others exit 4 naming the collective and the step;
 #  - rank 2 skips step 6 (diverged control flow): rank 0 names it and where
 #    it is;
+#  - rank 1 stalls during start-up (before the first step): every rank exits
+#    4 after the start-up limit (4 x the timeout), naming start-up;
 #  - rank 2 dies of SIGKILL: the job ends (non-zero) well within a 60 s
 #    timeout, so it is mpirun that ended it, not the watchdog.
 heed=$1
@@ -34,6 +36,13 @@ run skip:2:6 3
 [ "$rc" = 4 ] || fail "rank 2 skipped step 6: exit $rc, want 4; output: $out"
 grep -q "rank 2 is at 'train step', step 7 (diverged)" <<<"$out" || fail "rank 0 did not name the diverged rank 2: $out"
 echo "ok: rank 2 skipped step 6 -> exit 4 after ${secs}s: $(grep -m1 'diverged' <<<"$out")"
+
+run stall:1:-1 3
+[ "$rc" = 4 ] || fail "rank 1 stalled in start-up: exit $rc, want 4; output: $out"
+grep -q "'start-up (dataset, model, --init-from, --resume)' before the first step has not completed after 12 s" <<<"$out" ||
+  fail "no rank reported the start-up hang: $out"
+[ "$secs" -lt 60 ] || fail "the start-up hang took ${secs}s to end (limit 12 s)"
+echo "ok: rank 1 stalled in start-up -> exit 4 after ${secs}s"
 
 run kill:2:5 60
 [ "$rc" != 0 ] || fail "a rank was killed and the job exited 0"
