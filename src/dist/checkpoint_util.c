@@ -17,7 +17,7 @@ static inline uint64_t mix64(uint64_t z) {
     return z ^ (z >> 31);
 }
 
-static uint64_t checksum_scalar(const float *x, int64_t first, int64_t n) {
+uint64_t ckpt_checksum_reference(const float *x, int64_t first, int64_t n) {
     uint64_t sum = 0;
     for (int64_t i = 0; i < n; i++) {
         uint32_t bits;
@@ -52,7 +52,7 @@ checksum_avx512(const float *x, int64_t first, int64_t n) {
     uint64_t sum = 0;
     for (int k = 0; k < 8; k++)
         sum += acc[k];
-    return sum + checksum_scalar(x + i, first + i, n - i);
+    return sum + ckpt_checksum_reference(x + i, first + i, n - i);
 }
 
 static bool have_avx512dq(void) {
@@ -61,16 +61,12 @@ static bool have_avx512dq(void) {
 }
 #endif
 
-uint64_t ckpt_checksum_reference(const float *x, int64_t first, int64_t n) {
-    return checksum_scalar(x, first, n);
-}
-
 uint64_t ckpt_checksum(const float *x, int64_t first, int64_t n) {
 #if defined(__x86_64__) && defined(__GNUC__)
     if (have_avx512dq())
         return checksum_avx512(x, first, n);
 #endif
-    return checksum_scalar(x, first, n);
+    return ckpt_checksum_reference(x, first, n);
 }
 
 void ckpt_meta_free(ckpt_meta *m) {
