@@ -65,14 +65,22 @@ def gelu_tanh(x):
     return 0.5 * x * (1.0 + torch.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x**3)))
 
 
-def cross_entropy(logits, labels, smoothing=0.0):
-    """Mean over rows whose label is not -1 of (1-s) * nll + s * mean_k(-logp_k)."""
+def cross_entropy(logits, labels, smoothing=0.0, weights=None):
+    """Mean over rows whose label is not -1 of w[y] * ((1-s) * nll + s * mean_k(-logp_k)),
+    w = 1 without weights (heed's op_cross_entropy_weighted: the mean divides
+    by the number of rows, not by the sum of their weights)."""
     logp = torch.log_softmax(logits, -1)
     keep = labels != -1
     lp = logp[keep]
-    nll = -lp.gather(1, labels[keep].long()[:, None])[:, 0]
+    y = labels[keep].long()
+    nll = -lp.gather(1, y[:, None])[:, 0]
     smooth = -lp.mean(-1)
-    return ((1.0 - smoothing) * nll + smoothing * smooth).mean().reshape(1)
+    w = 1.0 if weights is None else weights[y]
+    return (w * ((1.0 - smoothing) * nll + smoothing * smooth)).mean().reshape(1)
+
+
+# The class weights of the weighted cross-entropy case (tests/core/test_reference_blocks.c).
+CE_CLASS_WEIGHTS = [0.5, 2.0, 1.0, 0.25, 3.0]
 
 
 def masked_mean(x, valid):
@@ -270,6 +278,15 @@ def build_cases():
         return {"logits": randn(6, 5, std=2.0), "labels": labels}, {}, fn, {"smoothing": 0.1}
 
     @add
+    def case_cross_entropy_weighted():
+        # The same with class weights CE_CLASS_WEIGHTS (an attribute too).
+        labels = torch.tensor([0, 3, -1, 4, 1, 3], dtype=torch.int32)
+        w = torch.tensor(CE_CLASS_WEIGHTS, dtype=F64)
+        fn = lambda i, q: (cross_entropy(i["logits"], i["labels"], 0.1, w), {})
+        attrs = {"smoothing": 0.1, "class_weights": CE_CLASS_WEIGHTS}
+        return {"logits": randn(6, 5, std=2.0), "labels": labels}, {}, fn, attrs
+
+    @add
     def case_embedding():
         # Id 3 appears three times: its table row's gradient accumulates.
         ids = torch.tensor([[3, 0, 6, 3], [1, 3, 5, 2]], dtype=torch.int32)
@@ -461,6 +478,11 @@ def self_check():
     logits, labels = randn(6, 5), torch.tensor([0, 3, -1, 4, 1, 3])
     want = F.cross_entropy(logits, labels, ignore_index=-1, label_smoothing=0.1)
     assert torch.allclose(cross_entropy(logits, labels, 0.1), want.reshape(1), atol=1e-12)
+    w = torch.tensor(CE_CLASS_WEIGHTS, dtype=F64)
+    keep = labels != -1
+    want = (w[labels[keep]] * F.cross_entropy(logits[keep], labels[keep], weight=None,
+                                              reduction="none", label_smoothing=0.1)).mean()
+    assert torch.allclose(cross_entropy(logits, labels, 0.1, w), want.reshape(1), atol=1e-12)
 
     B, T, S, C, NH = 2, 4, 6, 8, 2
     p = {}

@@ -6,6 +6,7 @@
 
 #include "app/commands.h"
 #include "app/blas_kernel.h"
+#include "app/class_weights.h"
 #include "app/config.h"
 #include "app/curves.h"
 #include "app/data_feed.h"
@@ -17,6 +18,7 @@
 #include "dist/check_dist.h"
 #include "dist/checkpoint.h"
 #include "dist/comm.h"
+#include "dist/dataset.h"
 #include "dist/params_file.h"
 #include "dist/watchdog.h"
 #include "dist/watchdog_fault.h"
@@ -61,6 +63,35 @@ static bool is_root(const run *r) {
 
 /* Every rank reached the same verdict on the same input: rank 0 says why,
  * everyone leaves MPI cleanly with the same code. */
+/* --class-balance: every rank counts the same train labels, so all get the
+ * same weights without a collective. Rank 0 shows their range. */
+static void set_class_weights(run *r) {
+    int K = r->model->shape.num_classes;
+    int64_t *counts = data_feed_train_label_counts(r->data);
+    float *w = xmalloc(sizeof *w * (size_t)K);
+    class_weights_from_counts(counts, K, r->rc.class_balance, w);
+    trainer_set_class_weights(&r->trainer, w);
+    if (is_root(r)) {
+        const dataset *ds = data_feed_dataset(r->data);
+        int lo = -1, hi = -1;
+        for (int k = 0; k < K; k++) {
+            if (counts[k] == 0)
+                continue;
+            if (lo < 0 || w[k] < w[lo])
+                lo = k;
+            if (hi < 0 || w[k] > w[hi])
+                hi = k;
+        }
+        if (lo >= 0)
+            printf("heed train: class weights (--class-balance %g): %.3g (%s, %lld samples) to "
+                   "%.3g (%s, %lld samples)\n",
+                   r->rc.class_balance, w[lo], ds->classes[lo], (long long)counts[lo], w[hi],
+                   ds->classes[hi], (long long)counts[hi]);
+    }
+    free(w);
+    free(counts);
+}
+
 static int finish_bad_input(run *r, const char *msg) {
     if (r->comm.rank == 0)
         fprintf(stderr, "heed train: %s\n", msg);
@@ -563,6 +594,15 @@ int cmd_train(int argc, char **argv) {
         data_feed_free(r.data);
         return finish_bad_input(&r, err);
     }
+    if (r.rc.class_balance > 0.0f && r.model->kind->loss) {
+        snprintf(err, sizeof err,
+                 "--class-balance weighs the classes of a classifier's loss; model %s trains "
+                 "its own objective",
+                 r.rc.model);
+        model_free(r.model);
+        data_feed_free(r.data);
+        return finish_bad_input(&r, err);
+    }
     if (!init_towers(&r, err, sizeof err) || !init_from(&r, err, sizeof err)) {
         data_feed_free(r.data);
         return finish_bad_input(&r, err);
@@ -585,6 +625,8 @@ int cmd_train(int argc, char **argv) {
     trainer_init(&r.trainer, r.model, &r.comm, &ac, r.rc.zero, r.rc.exact_reduce, r.rc.micro_batch,
                  r.rc.label_smoothing, r.rc.seed);
     trainer_set_comm(&r.trainer, (size_t)r.rc.bucket_kb * 1024, r.rc.overlap);
+    if (r.rc.class_balance > 0.0f)
+        set_class_weights(&r);
     if (is_root(&r)) {
         write_run_files(&r);
         printf("heed train: %s on %s, %d rank%s x %d thread%s, %lld parameters, %lld steps "

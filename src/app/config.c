@@ -36,6 +36,8 @@ static const opt options[] = {
     {"weight-decay", OPT_FLOAT, RC(weight_decay), "AdamW decoupled weight decay (matrices)"},
     {"clip", OPT_FLOAT, RC(clip), "clip the global gradient norm to this (0: off)"},
     {"label-smoothing", OPT_FLOAT, RC(label_smoothing), "cross-entropy label smoothing"},
+    {"class-balance", OPT_FLOAT, RC(class_balance),
+     "weigh class k's loss by (n / (K n_k))^P, n_k its train count (0: off, 1: balanced)"},
     {"seed", OPT_U64, RC(seed), "seed of weights, sample order and dropout"},
     {"eval-every", OPT_INT, RC(eval_every), "evaluate every N steps (0: each epoch)"},
     {"log-every", OPT_INT, RC(log_every), "log training metrics every N steps"},
@@ -348,6 +350,12 @@ bool run_config_check(const run_config *rc, char *err, size_t errlen) {
     }
     if (rc->label_smoothing < 0.0f || rc->label_smoothing >= 1.0f) {
         snprintf(err, errlen, "--label-smoothing must be in [0, 1)");
+        return false;
+    }
+    if (!(rc->class_balance >= 0.0f && rc->class_balance <= 2.0f)) {
+        snprintf(err, errlen,
+                 "--class-balance must be in [0, 2] (0: off, 1: inverse class frequency), got %g",
+                 rc->class_balance);
         return false;
     }
     if (rc->bucket_kb < 0 || rc->bucket_kb > (1 << 21)) {

@@ -34,6 +34,7 @@ typedef struct run_config {
     float weight_decay;
     float clip;
     float label_smoothing;
+    float class_balance; /* class weights (n / (K n_k))^P from the train labels; 0: off */
     uint64_t seed;
     int eval_every; /* steps; 0: once per epoch */
     int log_every;

@@ -222,3 +222,7 @@ const sample_block *data_feed_rows(data_feed *f, const char *split, int64_t firs
 const dataset *data_feed_dataset(const data_feed *f) {
     return f->ds;
 }
+
+int64_t *data_feed_train_label_counts(data_feed *f) {
+    return dataset_label_counts(f->ds, DATASET_SPLIT_TRAIN);
+}

@@ -52,4 +52,8 @@ const sample_block *data_feed_rows(data_feed *f, const char *split, int64_t firs
 /* The dataset behind the feed: class names, vocabulary, lengths. */
 const struct dataset *data_feed_dataset(const data_feed *f);
 
+/* Rows of the train split per class: a new array of num_classes counts
+ * (free it). Not collective. */
+int64_t *data_feed_train_label_counts(data_feed *f);
+
 #endif

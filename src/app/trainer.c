@@ -32,7 +32,18 @@ void trainer_set_comm(trainer *t, size_t bucket_bytes, bool overlap) {
     t->overlap = overlap;
 }
 
+void trainer_set_class_weights(trainer *t, const float *w) {
+    free(t->class_weights);
+    t->class_weights = NULL;
+    if (!w)
+        return;
+    size_t K = (size_t)t->model->shape.num_classes;
+    t->class_weights = xmalloc(sizeof(float) * K);
+    memcpy(t->class_weights, w, sizeof(float) * K);
+}
+
 void trainer_free(trainer *t) {
+    free(t->class_weights);
     grad_sync_free(&t->sync);
     buffer_sync_free(&t->buffers);
     graph_free(t->graph);
@@ -133,7 +144,7 @@ step_result trainer_step(trainer *t, const sample_block *blk, int64_t global_bat
         model_batch batch;
         tensor *labels;
         sample_block_views(g, t->model, blk, r0, n, &batch, &labels);
-        tensor *loss = model_loss(t->model, g, &batch, labels, t->label_smoothing, NULL);
+        tensor *loss = model_loss(t->model, g, &batch, labels, t->label_smoothing, t->class_weights, NULL);
         loss_sum += (double)loss->data[0] * n;
         /* Only the last micro-batch's backward overlaps the reduction: the
          * earlier ones still add to the gradients. */
@@ -190,7 +201,7 @@ void trainer_eval_block(trainer *t, const sample_block *blk, double *loss_sum, i
              * so accuracy is its own (masked-token accuracy; macro-F1 then
              * means nothing). */
             model_loss_stats st = {0};
-            tensor *loss = model_loss(t->model, g, &batch, labels, 0.0f, &st);
+            tensor *loss = model_loss(t->model, g, &batch, labels, 0.0f, NULL, &st);
             *loss_sum += (double)loss->data[0] * n;
             confusion[0] += st.correct;
             confusion[K > 1 ? 1 : 0] += st.count - st.correct;

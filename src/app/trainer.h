@@ -46,6 +46,7 @@ typedef struct trainer {
     const comm *comm;
     int micro_batch;
     float label_smoothing;
+    float *class_weights; /* [num_classes], owned; NULL: every class weighs 1 */
     uint64_t seed;
     bool exact;
     bool overlap;        /* reduce buckets during the last backward (trainer_set_comm) */
@@ -60,6 +61,11 @@ typedef struct trainer {
 void trainer_init(trainer *t, model *m, const comm *c, const adam_config *adam, bool zero,
                   bool exact, int micro_batch, float label_smoothing, uint64_t seed);
 void trainer_free(trainer *t);
+
+/* Weights the training loss of each class by w[k] (model->shape.num_classes
+ * floats, copied; NULL: all 1, the default). Evaluation losses stay
+ * unweighted. Not collective, but every rank must pass the same weights. */
+void trainer_set_class_weights(trainer *t, const float *w);
 
 /* Gradient buckets of about bucket_bytes (0: one bucket) and whether their
  * reduction overlaps the last micro-batch's backward (grad_sync.h). Default

@@ -151,6 +151,13 @@ tensor *op_weighted_sum(graph *g, tensor *x, tensor *w);
  * to -1 are ignored (MLM); the mean is over the others. Label smoothing s
  * puts s/K on every class and 1-s on top. Returns a scalar of shape (1). */
 tensor *op_cross_entropy(graph *g, tensor *logits, const tensor *labels, float smoothing);
+/* op_cross_entropy with each row's term multiplied by class_weights[label]
+ * (K floats, or NULL for all 1); the mean still divides by the number of
+ * rows, not by the sum of their weights, so a batch's loss does not depend
+ * on which classes it happened to draw. class_weights must stay valid until
+ * backward has run. */
+tensor *op_cross_entropy_weighted(graph *g, tensor *logits, const tensor *labels, float smoothing,
+                                  const float *class_weights);
 
 /* Number of rows whose arg-max equals the label (ignored labels skipped).
  * Not differentiable. */

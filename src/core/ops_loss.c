@@ -1,6 +1,6 @@
 /*
- * ops_loss.c - cross-entropy with label smoothing and ignored rows, and the
- * accuracy count that goes with it.
+ * ops_loss.c - cross-entropy with label smoothing, class weights and ignored
+ * rows, and the accuracy count that goes with it.
  *
  * The softmax is fused into the loss: forward keeps one logsumexp per row,
  * and backward recomputes each probability as exp(x - lse). Saving the
@@ -60,7 +60,8 @@ static void row_stats(const float *x, int K, float *max_out, float *sum_exp_out,
 typedef struct cross_entropy_ctx {
     tensor *out, *logits;
     const tensor *labels;
-    float *lse; /* (N) logsumexp per row; ignored rows hold 0 */
+    const float *class_weights; /* (K) or NULL: all 1 */
+    float *lse;                 /* (N) logsumexp per row; ignored rows hold 0 */
     float smoothing;
     int N, K, n_valid;
 } cross_entropy_ctx;
@@ -75,13 +76,19 @@ static int count_targets(const int32_t *labels, int N, int K) {
     return n;
 }
 
+/* The weight of a row of class y: w[y], or 1 without weights. */
+static inline float class_weight(const float *w, int y) {
+    return w ? w[y] : 1.0f;
+}
+
 /* loss (1) = mean over rows with labels[n] != -1 of
- *     (1 - s) * (lse - x[y]) + s * (lse - mean_k x[k])
- * which is -sum_k q_k log p_k for q = (1 - s) onehot(y) + s / K, as in
- * PyTorch's cross_entropy(label_smoothing=s). lse (N) is kept for backward.
- * logits (N, K), labels (N). */
+ *     w[y] * ((1 - s) * (lse - x[y]) + s * (lse - mean_k x[k]))
+ * which is w[y] * -sum_k q_k log p_k for q = (1 - s) onehot(y) + s / K, as
+ * PyTorch's cross_entropy(label_smoothing=s, reduction='none') times w[y].
+ * lse (N) is kept for backward. logits (N, K), labels (N), w (K) or NULL. */
 static void cross_entropy_forward(float *loss, float *lse, const float *logits,
-                                  const int32_t *labels, float s, int N, int K, int n_valid) {
+                                  const int32_t *labels, const float *w, float s, int N, int K,
+                                  int n_valid) {
     double total = 0.0;
     float inv_K = 1.0f / (float)K;
     for (int n = 0; n < N; n++) {
@@ -94,17 +101,18 @@ static void cross_entropy_forward(float *loss, float *lse, const float *logits,
         row_stats(x, K, &maxv, &sum_exp, &sum_x);
         float l = maxv + logf(sum_exp);
         lse[n] = l;
-        total += (double)((1.0f - s) * (l - x[y]) + s * (l - sum_x * inv_K));
+        total += (double)(class_weight(w, y) * ((1.0f - s) * (l - x[y]) + s * (l - sum_x * inv_K)));
     }
     /* Every row ignored: the loss is 0, not 0/0, so a batch of padding
      * neither poisons the running loss nor moves the weights. */
     loss[0] = n_valid > 0 ? (float)(total / n_valid) : 0.0f;
 }
 
-/* dlogits (N, K) += dloss / n_valid * (softmax(x) - q) on rows not ignored */
+/* dlogits (N, K) += dloss / n_valid * w[y] * (softmax(x) - q) on rows not
+ * ignored */
 static void cross_entropy_backward(float *dlogits, const float *dloss, const float *logits,
-                                   const float *lse, const int32_t *labels, float s, int N, int K,
-                                   int n_valid) {
+                                   const float *lse, const int32_t *labels, const float *w, float s,
+                                   int N, int K, int n_valid) {
     if (n_valid == 0)
         return;
     float scale = dloss[0] / (float)n_valid;
@@ -115,20 +123,25 @@ static void cross_entropy_backward(float *dlogits, const float *dloss, const flo
             continue;
         const float *x = logits + (size_t)n * K;
         float *d = dlogits + (size_t)n * K;
-        float l = lse[n];
+        float l = lse[n], sc = scale * class_weight(w, y);
         for (int k = 0; k < K; k++)
-            d[k] += scale * (fast_expf(x[k] - l) - smooth);
-        d[y] -= scale * (1.0f - s);
+            d[k] += sc * (fast_expf(x[k] - l) - smooth);
+        d[y] -= sc * (1.0f - s);
     }
 }
 
 static void cross_entropy_backward_entry(void *p) {
     cross_entropy_ctx *c = p;
     cross_entropy_backward(c->logits->grad, c->out->grad, c->logits->data, c->lse, c->labels->idata,
-                           c->smoothing, c->N, c->K, c->n_valid);
+                           c->class_weights, c->smoothing, c->N, c->K, c->n_valid);
 }
 
 tensor *op_cross_entropy(graph *g, tensor *logits, const tensor *labels, float smoothing) {
+    return op_cross_entropy_weighted(g, logits, labels, smoothing, NULL);
+}
+
+tensor *op_cross_entropy_weighted(graph *g, tensor *logits, const tensor *labels, float smoothing,
+                                  const float *class_weights) {
     HEED_ASSERT(logits->dtype == DTYPE_F32 && logits->ndim >= 1 && labels->dtype == DTYPE_I32);
     HEED_ASSERT(smoothing >= 0.0f && smoothing <= 1.0f);
     /* (N, K) is the rows x columns view, so (B, T, V) logits with (B, T)
@@ -140,10 +153,11 @@ tensor *op_cross_entropy(graph *g, tensor *logits, const tensor *labels, float s
     bool grad = graph_wants_grad(g, 1, in);
     tensor *out = graph_new(g, DTYPE_F32, 1, (int[]){1}, grad);
     float *lse = arena_alloc(graph_arena(g), sizeof(float) * (size_t)(N > 0 ? N : 1));
-    cross_entropy_forward(out->data, lse, logits->data, labels->idata, smoothing, N, K, n_valid);
+    cross_entropy_forward(out->data, lse, logits->data, labels->idata, class_weights, smoothing, N,
+                          K, n_valid);
     if (grad) {
         cross_entropy_ctx *c = graph_record(g, cross_entropy_backward_entry, sizeof *c, 1, in);
-        *c = (cross_entropy_ctx){out, logits, labels, lse, smoothing, N, K, n_valid};
+        *c = (cross_entropy_ctx){out, logits, labels, class_weights, lse, smoothing, N, K, n_valid};
     }
     return out;
 }

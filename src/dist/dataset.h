@@ -202,4 +202,10 @@ int64_t dataset_split_bytes(const dataset *ds, dataset_split split);
  * at a time per reader. */
 void dataset_reader_read(dataset_reader *r, const int64_t *ids, int n, batch *b);
 
+/* How many rows of the split carry each label: a new array of num_classes
+ * counts (free it). Reads the whole labels dataset under the dataset lock; a
+ * read failure or a label out of range aborts the job with
+ * HEED_EXIT_BAD_INPUT. Not collective. */
+int64_t *dataset_label_counts(dataset *ds, dataset_split split);
+
 #endif

@@ -471,3 +471,33 @@ void batch_free(batch *b) {
     free(b->segments_storage);
     memset(b, 0, sizeof *b);
 }
+
+int64_t *dataset_label_counts(dataset *ds, dataset_split split) {
+    int64_t n = ds->splits[split].n;
+    int K = ds->num_classes;
+    int64_t *counts = xcalloc((size_t)K, sizeof *counts);
+    int32_t *labels = xmalloc(sizeof *labels * (size_t)(n > 0 ? n : 1));
+    char name[48];
+    snprintf(name, sizeof name, "/%s/%s", dataset_split_name(split), dataset_member_names[DS_LABELS]);
+    dataset_lock(ds);
+    hid_t d = H5Dopen2(ds->h5->file, name, H5P_DEFAULT);
+    herr_t rc = d < 0 || n == 0 ? (d < 0 ? -1 : 0)
+                                : H5Dread(d, H5T_NATIVE_INT32, H5S_ALL, H5S_ALL, H5P_DEFAULT, labels);
+    if (d >= 0)
+        H5Dclose(d);
+    dataset_unlock(ds);
+    if (rc < 0)
+        dataset_read_fail(ds, split, DS_LABELS, "reading the labels failed");
+    for (int64_t i = 0; i < n; i++) {
+        /* Opened with the value scan skipped, the labels were never checked. */
+        if (labels[i] < 0 || labels[i] >= K) {
+            char what[96];
+            snprintf(what, sizeof what, "label %d at row %lld is outside [0, %d)", labels[i],
+                     (long long)i, K);
+            dataset_read_fail(ds, split, DS_LABELS, what);
+        }
+        counts[labels[i]]++;
+    }
+    free(labels);
+    return counts;
+}

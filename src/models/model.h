@@ -115,9 +115,11 @@ void model_free(model *m);
 tensor *model_forward(model *m, graph *g, const model_batch *batch, attention_sink *sink);
 
 /* The training loss of one batch: kind->loss, or the mean cross-entropy
- * (label smoothing s) of model_forward's logits. stats may be NULL. */
+ * (label smoothing s, class_weights as op_cross_entropy_weighted: K floats
+ * or NULL) of model_forward's logits. A model with its own objective
+ * ignores s and class_weights. stats may be NULL. */
 tensor *model_loss(model *m, graph *g, const model_batch *batch, const tensor *labels, float s,
-                   model_loss_stats *stats);
+                   const float *class_weights, model_loss_stats *stats);
 
 /* The registry. */
 const model_kind *model_kind_find(const char *name);

@@ -129,7 +129,7 @@ tensor *model_forward(model *m, graph *g, const model_batch *batch, attention_si
 }
 
 tensor *model_loss(model *m, graph *g, const model_batch *batch, const tensor *labels, float s,
-                   model_loss_stats *stats) {
+                   const float *class_weights, model_loss_stats *stats) {
     if (m->kind->loss)
         return m->kind->loss(m->impl, g, batch, labels, stats);
     tensor *logits = m->kind->forward(m->impl, g, batch, NULL);
@@ -137,5 +137,5 @@ tensor *model_loss(model *m, graph *g, const model_batch *batch, const tensor *l
         stats->correct += count_correct(logits, labels);
         stats->count += labels->numel;
     }
-    return op_cross_entropy(g, logits, labels, s);
+    return op_cross_entropy_weighted(g, logits, labels, s, class_weights);
 }

@@ -40,12 +40,25 @@ tail -40 "$work/train.tsv" > "$work/test.tsv"
 
 flags=(--oversubscribe)
 [ "$(id -u)" = 0 ] && flags+=(--allow-run-as-root)
+# bert with class weights (--class-balance; ranks must still agree)
 for m in bert_mlm bert; do
+  extra=()
+  [ $m = bert ] && extra=(--class-balance 1)
   mpirun "${flags[@]}" -n 2 "$heed" train --model $m --data "$work/text.h5" --out "$work/$m" \
     --steps 20 --batch-size 16 --lr 1e-3 --warmup 5 --dim 32 --depth 1 --heads 2 --ffn 64 \
-    --dropout 0.1 --threads 1 --check-sync | tee "$work/$m.txt"
+    --dropout 0.1 --threads 1 --check-sync "${extra[@]}" | tee "$work/$m.txt"
   grep -q '^test accuracy: ' "$work/$m.txt" || { echo "FAIL: $m printed no test accuracy"; exit 1; }
 done
+
+grep -q 'class weights (--class-balance 1): ' "$work/bert.txt" ||
+  { echo "FAIL: bert --class-balance 1 printed no class weights"; exit 1; }
+# MLM has no classes to weigh: refused, exit 2 on all ranks
+rc=0
+out=$(mpirun "${flags[@]}" -n 2 "$heed" train --model bert_mlm --data "$work/text.h5" \
+  --out "$work/mlm_cb" --steps 1 --batch-size 16 --dim 32 --depth 1 --heads 2 --ffn 64 \
+  --class-balance 1 2>&1) || rc=$?
+[ "$rc" = 2 ] && grep -q -- '--class-balance weighs the classes' <<<"$out" ||
+  { echo "FAIL: bert_mlm --class-balance: exit $rc, output: $out"; exit 1; }
 
 # fine-tuning from the pretraining run: its final checkpoint, exported, and
 # the checkpoint itself both initialise bert (the head starts fresh)

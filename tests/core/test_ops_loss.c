@@ -110,11 +110,12 @@ static void test_cross_entropy_all_ignored(void **state) {
 typedef struct ce_case {
     const tensor *labels;
     float s;
+    const float *w; /* class weights or NULL */
 } ce_case;
 
 static tensor *fwd_ce(graph *g, tensor **in, void *user) {
     ce_case *c = user;
-    return op_cross_entropy(g, in[0], c->labels, c->s);
+    return op_cross_entropy_weighted(g, in[0], c->labels, c->s, c->w);
 }
 
 static void test_cross_entropy_grad(void **state) {
@@ -122,8 +123,10 @@ static void test_cross_entropy_grad(void **state) {
     tensor *labels = labels_of(1, (int[]){6}, (int32_t[]){4, 0, -1, 2, 2, 1});
     const float smoothing[] = {0.0f, 0.2f, 1.0f};
     for (int i = 0; i < 3; i++) {
-        ce_case c = {labels, smoothing[i]};
+        ce_case c = {labels, smoothing[i], NULL};
         tu_gradcheck("cross_entropy", fwd_ce, &c, 1, &logits, 1e-2f, 1e-3f, 1e-2f, 100);
+        c.w = (const float[]){0.5f, 2.0f, 1.0f, 0.0f, 3.0f};
+        tu_gradcheck("cross_entropy_weighted", fwd_ce, &c, 1, &logits, 1e-2f, 1e-3f, 1e-2f, 100);
     }
     tu_leaf_free(logits);
     tu_leaf_free(labels);
@@ -138,8 +141,53 @@ static void test_cross_entropy_3d(void **state) {
     tensor *flat = graph_reshape(g, logits, 2, (int[]){6, 4});
     assert_float_equal(ce(g, flat, labels, 0.1f), l3, 0);
     graph_free(g);
-    ce_case c = {labels, 0.1f};
+    ce_case c = {labels, 0.1f, NULL};
     tu_gradcheck("cross_entropy_3d", fwd_ce, &c, 1, &logits, 1e-2f, 1e-3f, 1e-2f, 100);
+    tu_leaf_free(logits);
+    tu_leaf_free(labels);
+}
+
+/* Each row's term times w[label], the mean over the rows kept (not over
+ * their weights); all-ones weights give the unweighted bits, and the
+ * gradient of each row scales by its weight. */
+static void test_cross_entropy_weighted_value(void **state) {
+    int N = 5, K = 4;
+    tensor *logits = tu_leaf(2, (int[]){N, K}, true, 2, 8);
+    tensor *labels = labels_of(1, (int[]){N}, (int32_t[]){2, -1, 0, 3, 2});
+    const float w[4] = {0.5f, 7.0f, 2.0f, 1.5f}, ones[4] = {1, 1, 1, 1};
+    graph *g = graph_create(1 << 16, 0);
+    float per_row[5] = {0};
+    for (int n = 0; n < N; n++) {
+        if (labels->idata[n] < 0)
+            continue;
+        tensor *row = tu_leaf(2, (int[]){1, K}, false, 1, 1);
+        memcpy(row->data, logits->data + n * K, sizeof(float) * K);
+        tensor *one = labels_of(1, (int[]){1}, labels->idata + n);
+        per_row[n] = ce(g, row, one, 0.2f);
+        tu_leaf_free(row);
+        tu_leaf_free(one);
+    }
+    double want = (w[2] * per_row[0] + w[0] * per_row[2] + w[3] * per_row[3] + w[2] * per_row[4]) / 4;
+    tensor *loss = op_cross_entropy_weighted(g, logits, labels, 0.2f, w);
+    assert_float_equal(loss->data[0], want, 1e-5);
+    graph_backward(g, loss, 1.0f);
+    float weighted_grad[20];
+    memcpy(weighted_grad, logits->grad, sizeof weighted_grad);
+    graph_reset(g);
+    memset(logits->grad, 0, sizeof(float) * N * K);
+    float plain = ce(g, logits, labels, 0.2f);
+    assert_true(op_cross_entropy_weighted(g, logits, labels, 0.2f, ones)->data[0] == plain);
+    graph_reset(g);
+    loss = op_cross_entropy(g, logits, labels, 0.2f);
+    graph_backward(g, loss, 1.0f);
+    for (int n = 0; n < N; n++) {
+        int y = labels->idata[n];
+        for (int k = 0; k < K; k++) {
+            float scaled = y < 0 ? 0.0f : w[y] * logits->grad[n * K + k];
+            assert_float_equal(weighted_grad[n * K + k], scaled, 1e-6);
+        }
+    }
+    graph_free(g);
     tu_leaf_free(logits);
     tu_leaf_free(labels);
 }
@@ -167,6 +215,7 @@ int main(void) {
         cmocka_unit_test(test_cross_entropy_all_ignored),
         cmocka_unit_test(test_cross_entropy_grad),
         cmocka_unit_test(test_cross_entropy_3d),
+        cmocka_unit_test(test_cross_entropy_weighted_value),
         cmocka_unit_test(test_count_correct),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

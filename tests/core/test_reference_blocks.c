@@ -31,6 +31,7 @@ static const float ATOL = 1e-5f, RTOL = 1e-4f;
 enum { REF_NH = 2 };
 static const float REF_LN_EPS = 1e-5f;
 static const float REF_SMOOTHING = 0.1f;
+static const float REF_CLASS_WEIGHTS[5] = {0.5f, 2.0f, 1.0f, 0.25f, 3.0f};
 
 enum { REF_MAX_INPUTS = 8 };
 
@@ -224,6 +225,15 @@ static void test_cross_entropy(void **state) {
     ref_finish(&r, op_cross_entropy(r.g, logits, labels, REF_SMOOTHING));
 }
 
+static void test_cross_entropy_weighted(void **state) {
+    ref r;
+    ref_begin(&r, "cross_entropy_weighted");
+    ref_alloc(&r);
+    tensor *logits = ref_input(&r, "logits", true);
+    tensor *labels = ref_input_i32(&r, "labels");
+    ref_finish(&r, op_cross_entropy_weighted(r.g, logits, labels, REF_SMOOTHING, REF_CLASS_WEIGHTS));
+}
+
 static void test_embedding(void **state) {
     ref r;
     ref_begin(&r, "embedding");
@@ -362,7 +372,7 @@ int main(void) {
         cmocka_unit_test(test_linear),           cmocka_unit_test(test_layer_norm),
         cmocka_unit_test(test_gelu_erf),         cmocka_unit_test(test_gelu_tanh),
         cmocka_unit_test(test_softmax),          cmocka_unit_test(test_log_softmax),
-        cmocka_unit_test(test_cross_entropy),    cmocka_unit_test(test_embedding),
+        cmocka_unit_test(test_cross_entropy),    cmocka_unit_test(test_cross_entropy_weighted),    cmocka_unit_test(test_embedding),
         cmocka_unit_test(test_masked_mean),      cmocka_unit_test(test_mha_self),
         cmocka_unit_test(test_mha_cross),        cmocka_unit_test(test_encoder_prenorm),
         cmocka_unit_test(test_encoder_postnorm), cmocka_unit_test(test_additive_attention),

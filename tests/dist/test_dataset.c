@@ -364,6 +364,28 @@ static void test_text_metadata(void **state) {
     free(text);
 }
 
+/* The label histogram of a split, on a chunked and a plain file. */
+static void test_label_counts(void **state) {
+    for (int chunked = 0; chunked < 2; chunked++) {
+        char path[700];
+        tmpfile_path(path, sizeof path, chunked ? "counts_chunked.h5" : "counts.h5");
+        fx_spec sp = fx_image_spec();
+        sp.chunked = chunked;
+        fx_write(path, &sp);
+        dataset *ds = open_ok(path, NULL);
+        for (int s = 0; s < 3; s++) {
+            int64_t *counts = dataset_label_counts(ds, (dataset_split)s);
+            int64_t want[64] = {0};
+            for (int64_t i = 0; i < sp.n[s]; i++)
+                want[fx_label(s, i, ds->num_classes)]++;
+            for (int k = 0; k < ds->num_classes; k++)
+                assert_int_equal(counts[k], want[k]);
+            free(counts);
+        }
+        dataset_close(ds);
+    }
+}
+
 static void test_skip_scan_misses_values(void **state) {
     char path[700];
     tmpfile_path(path, sizeof path, "skip.h5");
@@ -606,6 +628,7 @@ int main(int argc, char **argv) {
     const struct CMUnitTest more[] = {
         cmocka_unit_test(test_image_metadata),
         cmocka_unit_test(test_text_metadata),
+        cmocka_unit_test(test_label_counts),
         cmocka_unit_test(test_skip_scan_misses_values),
         cmocka_unit_test(test_read_uint8_images),
         cmocka_unit_test(test_read_float_images),

@@ -132,7 +132,7 @@ static double mlm_loss_of(model *m, graph *g, tensor *ids, tensor *seg, int r0, 
     graph_begin_step(g, 11, 5, SAMPLE_IDS + r0, n);
     tensor v = rows(ids, r0, n), s = rows(seg, r0, n);
     model_batch mb = {.B = n, .tokens = &v, .segments = &s};
-    return model_loss(m, g, &mb, NULL, 0.0f, st)->data[0];
+    return model_loss(m, g, &mb, NULL, 0.0f, NULL, st)->data[0];
 }
 
 static void test_loss_matches_logits_and_splits(void **state) {
@@ -202,7 +202,7 @@ static tensor *gc_forward(graph *g, tensor **inputs, void *user) {
     gc_user *u = user;
     graph_begin_step(g, 11, 5, SAMPLE_IDS, 3);
     model_batch mb = {.B = 3, .tokens = u->ids, .segments = u->seg};
-    return model_loss(u->m, g, &mb, NULL, 0.0f, NULL);
+    return model_loss(u->m, g, &mb, NULL, 0.0f, NULL, NULL);
 }
 
 static void test_gradients_finite_differences(void **state) {

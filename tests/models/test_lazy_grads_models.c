@@ -61,7 +61,7 @@ static void run(const char *name, bool lazy, model_batch *mb, tensor *labels, fl
         if (step == 1)
             fill_arena_nan(g);
         graph_begin_step(g, 7, step, ids, NB);
-        tensor *l = model_loss(m, g, mb, labels, 0.0f, NULL);
+        tensor *l = model_loss(m, g, mb, labels, 0.0f, NULL, NULL);
         graph_backward(g, l, 1.0f);
         *loss = l->data[0];
         if (step == 1)

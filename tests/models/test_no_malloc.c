@@ -66,7 +66,7 @@ static void run_steps(const char *name, const data_shape *shape, tensor *images,
         graph_reset(g);
         graph_begin_step(g, 1, step, ids, 4);
         model_batch b = {.B = 4, .images = images, .tokens = tokens};
-        tensor *loss = model_loss(m, g, &b, labels, 0.1f, NULL); /* MLM: its own loss */
+        tensor *loss = model_loss(m, g, &b, labels, 0.1f, NULL, NULL); /* MLM: its own loss */
         graph_backward(g, loss, 1.0f);
         adam_step(&ac, &st, &m->ps, m->ps.grad, 1e-3f, 1.0f);
     }
