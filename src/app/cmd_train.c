@@ -269,7 +269,7 @@ static void save_checkpoint(run *r, int64_t done, float lr) {
     FILE *mem = open_memstream(&m.config, &text_len);
     if (!mem)
         HEED_DIE(HEED_EXIT_INTERNAL, "open_memstream: %s", strerror(errno));
-    run_config_print(&r->rc, mem);
+    run_config_print(&r->rc, true, mem);
     if (fclose(mem) != 0)
         HEED_DIE(HEED_EXIT_INTERNAL, "writing the configuration text failed");
     char path[CKPT_PATH];
@@ -410,7 +410,7 @@ static void write_run_files(run *r) {
     snprintf(path, sizeof path, "%s/config.ini", r->rc.out);
     FILE *f = xfopen(path, "w");
     fprintf(f, "# effective configuration of this run (heed train --config %s)\n", path);
-    run_config_print(&r->rc, f);
+    run_config_print(&r->rc, true, f);
     if (fclose(f) != 0)
         HEED_DIE(HEED_EXIT_INTERNAL, "writing %s failed", path);
     snprintf(path, sizeof path, "%s/metrics.jsonl", r->rc.out);
@@ -635,7 +635,7 @@ int cmd_train(int argc, char **argv) {
                threads > 1 ? "s" : "", (long long)r.model->ps.numel, (long long)r.total_steps,
                (long long)r.steps_per_epoch, r.rc.out);
         printf("# effective configuration\n");
-        run_config_print(&r.rc, stdout);
+        run_config_print(&r.rc, false, stdout);
         fflush(stdout);
     } else {
         metrics_open(&r.metrics, NULL);

@@ -366,11 +366,17 @@ bool run_config_check(const run_config *rc, char *err, size_t errlen) {
     return true;
 }
 
-void run_config_print(const run_config *rc, FILE *out) {
+/* The options whose help says "fusion:" mean nothing to other models. */
+static bool option_is_fusion_only(const opt *o) {
+    return strncmp(o->help, "fusion:", 7) == 0;
+}
+
+void run_config_print(const run_config *rc, bool all, FILE *out) {
+    bool fusion = strcmp(rc->model, "fusion") == 0;
     for (int i = 0; i < OPTION_COUNT; i++) {
         const opt *o = &options[i];
         const char *p = (const char *)rc + o->offset;
-        if (!strcmp(o->name, "config"))
+        if (!strcmp(o->name, "config") || (!all && !fusion && option_is_fusion_only(o)))
             continue;
         fprintf(out, "%s = ", o->name);
         switch (o->type) {

@@ -82,8 +82,11 @@ bool run_config_parse_args(run_config *rc, int argc, char **argv, char *err, siz
 /* Cross-option checks (required options present, ranges). */
 bool run_config_check(const run_config *rc, char *err, size_t errlen);
 
-/* Writes every option as `name = value` lines (INI format). */
-void run_config_print(const run_config *rc, FILE *out);
+/* Writes the options as `name = value` lines (INI format): every option
+ * with `all` (config.ini, checkpoints: what a resume compares), else
+ * without the fusion-only ones unless the model is fusion (the start-up
+ * printout). */
+void run_config_print(const run_config *rc, bool all, FILE *out);
 
 /* Prints the option table with help texts. */
 void run_config_print_help(FILE *out);
