@@ -144,7 +144,8 @@ step_result trainer_step(trainer *t, const sample_block *blk, int64_t global_bat
         model_batch batch;
         tensor *labels;
         sample_block_views(g, t->model, blk, r0, n, &batch, &labels);
-        tensor *loss = model_loss(t->model, g, &batch, labels, t->label_smoothing, t->class_weights, NULL);
+        tensor *loss =
+            model_loss(t->model, g, &batch, labels, t->label_smoothing, t->class_weights, NULL);
         loss_sum += (double)loss->data[0] * n;
         /* Only the last micro-batch's backward overlaps the reduction: the
          * earlier ones still add to the gradients. */

@@ -478,11 +478,13 @@ int64_t *dataset_label_counts(dataset *ds, dataset_split split) {
     int64_t *counts = xcalloc((size_t)K, sizeof *counts);
     int32_t *labels = xmalloc(sizeof *labels * (size_t)(n > 0 ? n : 1));
     char name[48];
-    snprintf(name, sizeof name, "/%s/%s", dataset_split_name(split), dataset_member_names[DS_LABELS]);
+    snprintf(name, sizeof name, "/%s/%s", dataset_split_name(split),
+             dataset_member_names[DS_LABELS]);
     dataset_lock(ds);
     hid_t d = H5Dopen2(ds->h5->file, name, H5P_DEFAULT);
-    herr_t rc = d < 0 || n == 0 ? (d < 0 ? -1 : 0)
-                                : H5Dread(d, H5T_NATIVE_INT32, H5S_ALL, H5S_ALL, H5P_DEFAULT, labels);
+    herr_t rc = d < 0 || n == 0
+                    ? (d < 0 ? -1 : 0)
+                    : H5Dread(d, H5T_NATIVE_INT32, H5S_ALL, H5S_ALL, H5P_DEFAULT, labels);
     if (d >= 0)
         H5Dclose(d);
     dataset_unlock(ds);

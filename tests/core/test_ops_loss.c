@@ -167,7 +167,8 @@ static void test_cross_entropy_weighted_value(void **state) {
         tu_leaf_free(row);
         tu_leaf_free(one);
     }
-    double want = (w[2] * per_row[0] + w[0] * per_row[2] + w[3] * per_row[3] + w[2] * per_row[4]) / 4;
+    double want =
+        (w[2] * per_row[0] + w[0] * per_row[2] + w[3] * per_row[3] + w[2] * per_row[4]) / 4;
     tensor *loss = op_cross_entropy_weighted(g, logits, labels, 0.2f, w);
     assert_float_equal(loss->data[0], want, 1e-5);
     graph_backward(g, loss, 1.0f);

@@ -231,7 +231,8 @@ static void test_cross_entropy_weighted(void **state) {
     ref_alloc(&r);
     tensor *logits = ref_input(&r, "logits", true);
     tensor *labels = ref_input_i32(&r, "labels");
-    ref_finish(&r, op_cross_entropy_weighted(r.g, logits, labels, REF_SMOOTHING, REF_CLASS_WEIGHTS));
+    ref_finish(&r,
+               op_cross_entropy_weighted(r.g, logits, labels, REF_SMOOTHING, REF_CLASS_WEIGHTS));
 }
 
 static void test_embedding(void **state) {
@@ -369,13 +370,21 @@ static void test_additive_attention(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_linear),           cmocka_unit_test(test_layer_norm),
-        cmocka_unit_test(test_gelu_erf),         cmocka_unit_test(test_gelu_tanh),
-        cmocka_unit_test(test_softmax),          cmocka_unit_test(test_log_softmax),
-        cmocka_unit_test(test_cross_entropy),    cmocka_unit_test(test_cross_entropy_weighted),    cmocka_unit_test(test_embedding),
-        cmocka_unit_test(test_masked_mean),      cmocka_unit_test(test_mha_self),
-        cmocka_unit_test(test_mha_cross),        cmocka_unit_test(test_encoder_prenorm),
-        cmocka_unit_test(test_encoder_postnorm), cmocka_unit_test(test_additive_attention),
+        cmocka_unit_test(test_linear),
+        cmocka_unit_test(test_layer_norm),
+        cmocka_unit_test(test_gelu_erf),
+        cmocka_unit_test(test_gelu_tanh),
+        cmocka_unit_test(test_softmax),
+        cmocka_unit_test(test_log_softmax),
+        cmocka_unit_test(test_cross_entropy),
+        cmocka_unit_test(test_cross_entropy_weighted),
+        cmocka_unit_test(test_embedding),
+        cmocka_unit_test(test_masked_mean),
+        cmocka_unit_test(test_mha_self),
+        cmocka_unit_test(test_mha_cross),
+        cmocka_unit_test(test_encoder_prenorm),
+        cmocka_unit_test(test_encoder_postnorm),
+        cmocka_unit_test(test_additive_attention),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
