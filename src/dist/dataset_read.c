@@ -482,11 +482,11 @@ int64_t *dataset_label_counts(dataset *ds, dataset_split split) {
              dataset_member_names[DS_LABELS]);
     dataset_lock(ds);
     hid_t d = H5Dopen2(ds->h5->file, name, H5P_DEFAULT);
-    herr_t rc = d < 0 || n == 0
-                    ? (d < 0 ? -1 : 0)
-                    : H5Dread(d, H5T_NATIVE_INT32, H5S_ALL, H5S_ALL, H5P_DEFAULT, labels);
-    if (d >= 0)
+    herr_t rc = -1;
+    if (d >= 0) {
+        rc = n > 0 ? H5Dread(d, H5T_NATIVE_INT32, H5S_ALL, H5S_ALL, H5P_DEFAULT, labels) : 0;
         H5Dclose(d);
+    }
     dataset_unlock(ds);
     if (rc < 0)
         dataset_read_fail(ds, split, DS_LABELS, "reading the labels failed");

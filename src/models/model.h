@@ -40,7 +40,7 @@ typedef struct model_config {
     int crop_pad;      /* augmentation: padding of the random crop (0: no crop) */
     bool flip;         /* augmentation: random horizontal flips */
     float bn_momentum; /* batch-norm running-statistics momentum (PyTorch's 0.1) */
-    int embed_dim;     /* bilstm/bigru: embedding width (0: dim) */
+    int embed_dim; /* bilstm/bigru: embedding width (0: dim) */
     /* image+text fusion (fusion.c) */
     char fusion[8];       /* "concat" (pooled features) or "xattn" (cross-attention) */
     int xattn_depth;      /* cross-attention blocks */

@@ -22,9 +22,17 @@ extern const model_kind model_kind_bert;
 extern const model_kind model_kind_bert_mlm;
 
 static const model_kind *const registry[] = {
-    &model_kind_transformer, &model_kind_vit,      &model_kind_cbam_cnn, &model_kind_resnet20,
-    &model_kind_resnet56,    &model_kind_resnet18, &model_kind_bilstm,   &model_kind_bigru,
-    &model_kind_fusion,      &model_kind_bert,     &model_kind_bert_mlm,
+    &model_kind_transformer,
+    &model_kind_vit,
+    &model_kind_cbam_cnn,
+    &model_kind_resnet20,
+    &model_kind_resnet56,
+    &model_kind_resnet18,
+    &model_kind_bilstm,
+    &model_kind_bigru,
+    &model_kind_fusion,
+    &model_kind_bert,
+    &model_kind_bert_mlm,
 };
 
 enum { REGISTRY_COUNT = sizeof registry / sizeof registry[0] };
