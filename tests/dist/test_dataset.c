@@ -301,6 +301,15 @@ static dataset *open_ok(const char *path, const dataset_options *opt) {
     return ds;
 }
 
+/* sp written to the test folder as `name`, chunked or not, and opened. */
+static dataset *write_open(fx_spec *sp, const char *name, bool chunked) {
+    char path[700];
+    tmpfile_path(path, sizeof path, name);
+    sp->chunked = chunked;
+    fx_write(path, sp);
+    return open_ok(path, NULL);
+}
+
 static void test_image_metadata(void **state) {
     char path[700];
     tmpfile_path(path, sizeof path, "image_ok.h5");
@@ -367,12 +376,8 @@ static void test_text_metadata(void **state) {
 /* The label histogram of a split, on a chunked and a plain file. */
 static void test_label_counts(void **state) {
     for (int chunked = 0; chunked < 2; chunked++) {
-        char path[700];
-        tmpfile_path(path, sizeof path, chunked ? "counts_chunked.h5" : "counts.h5");
         fx_spec sp = fx_image_spec();
-        sp.chunked = chunked;
-        fx_write(path, &sp);
-        dataset *ds = open_ok(path, NULL);
+        dataset *ds = write_open(&sp, chunked ? "counts_chunked.h5" : "counts.h5", chunked);
         for (int s = 0; s < 3; s++) {
             int64_t *counts = dataset_label_counts(ds, (dataset_split)s);
             int64_t want[64] = {0};
@@ -473,12 +478,8 @@ static void test_read_float_images(void **state) {
 
 static void test_read_tokens_trimmed(void **state) {
     for (int chunked = 0; chunked < 2; chunked++) {
-        char path[700];
-        tmpfile_path(path, sizeof path, chunked ? "tok_c.h5" : "tok.h5");
         fx_spec sp = fx_text_spec();
-        sp.chunked = chunked;
-        fx_write(path, &sp);
-        dataset *ds = open_ok(path, NULL);
+        dataset *ds = write_open(&sp, chunked ? "tok_c.h5" : "tok.h5", chunked);
         for (int way = 0; way < 3; way++) { /* map, stream, memory */
             dataset_reader *r =
                 dataset_reader_init_opts(ds, DATASET_SPLIT_VAL, 4, way == 2, way == 0);
