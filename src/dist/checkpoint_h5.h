@@ -35,6 +35,17 @@ char *ckpt_attr_read_str(hid_t obj, const char *name);
  * rank's err receives the message of the lowest failing rank. */
 bool ckpt_agree(const comm *c, bool ok, char *err, size_t errlen);
 
+/* The readers' check: unless ok, the message (printf-style) goes to
+ * err[0..errlen) and control to the function's `done:` label, where it
+ * closes what it opened. */
+#define CKPT_NEED(ok, ...)                                                                         \
+    do {                                                                                           \
+        if (!(ok)) {                                                                               \
+            snprintf(err, errlen, __VA_ARGS__);                                                    \
+            goto done;                                                                             \
+        }                                                                                          \
+    } while (0)
+
 /* Turns HDF5's automatic error printing off (readers report themselves);
  * returns what to pass to ckpt_h5_errors_restore. Not collective. */
 typedef struct ckpt_h5_errors {

@@ -31,14 +31,6 @@ static hid_t open_checkpoint(const comm *c, const char *path, char *err, size_t 
     return f;
 }
 
-#define NEED(ok, ...)                                                                              \
-    do {                                                                                           \
-        if (!(ok)) {                                                                               \
-            snprintf(err, errlen, __VA_ARGS__);                                                    \
-            goto done;                                                                             \
-        }                                                                                          \
-    } while (0)
-
 static bool read_str_into(hid_t f, const char *name, char *out, size_t len) {
     char *s = ckpt_attr_read_str(f, name);
     if (!s)
@@ -58,13 +50,14 @@ bool ckpt_read_meta(const comm *c, const char *path, ckpt_meta *m, char *err, si
         goto done;
     char format[32] = "";
     int64_t version = 0, complete = 0, world = 0;
-    NEED(read_str_into(f, "format", format, sizeof format) && !strcmp(format, "heed-checkpoint"),
-         "%s: not a heed checkpoint (root attribute format != 'heed-checkpoint')", path);
-    NEED(ckpt_attr_read_i64(f, "format_version", &version) && version == CKPT_FORMAT_VERSION,
-         "%s: checkpoint format version %lld, this heed reads version %d", path, (long long)version,
-         CKPT_FORMAT_VERSION);
-    NEED(ckpt_attr_read_i64(f, "complete", &complete) && complete == 1,
-         "%s: incomplete checkpoint (no 'complete' attribute)", path);
+    CKPT_NEED(read_str_into(f, "format", format, sizeof format) &&
+                  !strcmp(format, "heed-checkpoint"),
+              "%s: not a heed checkpoint (root attribute format != 'heed-checkpoint')", path);
+    CKPT_NEED(ckpt_attr_read_i64(f, "format_version", &version) && version == CKPT_FORMAT_VERSION,
+              "%s: checkpoint format version %lld, this heed reads version %d", path,
+              (long long)version, CKPT_FORMAT_VERSION);
+    CKPT_NEED(ckpt_attr_read_i64(f, "complete", &complete) && complete == 1,
+              "%s: incomplete checkpoint (no 'complete' attribute)", path);
     bool attrs =
         read_str_into(f, "model", m->model, sizeof m->model) &&
         read_str_into(f, "arch", m->arch, sizeof m->arch) &&
@@ -80,13 +73,13 @@ bool ckpt_read_meta(const comm *c, const char *path, ckpt_meta *m, char *err, si
         ckpt_attr_read_f32(f, "base_lr", &m->base_lr) && ckpt_attr_read_f32(f, "lr", &m->lr) &&
         ckpt_attr_read_i64(f, "warmup", &m->warmup) &&
         ckpt_attr_read_i64(f, "total_steps", &m->total_steps);
-    NEED(attrs,
-         "%s: a root attribute of the checkpoint is missing or malformed "
-         "(docs/checkpoint-format.md lists them)",
-         path);
+    CKPT_NEED(attrs,
+              "%s: a root attribute of the checkpoint is missing or malformed "
+              "(docs/checkpoint-format.md lists them)",
+              path);
     m->world_size = (int)world;
     m->config = ckpt_attr_read_str(f, "config");
-    NEED(m->config, "%s: the checkpoint has no 'config' attribute", path);
+    CKPT_NEED(m->config, "%s: the checkpoint has no 'config' attribute", path);
     ok = true;
 done:
     if (f >= 0)
@@ -105,16 +98,16 @@ static bool read_param(hid_t g, hid_t dxpl, const char *path, const tensor *t, f
                        char *err, size_t errlen) {
     bool ok = false;
     hid_t d = -1, s = -1;
-    NEED(H5Lexists(g, t->name, H5P_DEFAULT) > 0,
-         "%s: parameter '%s' is missing (checkpoint of another model or architecture?)", path,
-         t->name);
+    CKPT_NEED(H5Lexists(g, t->name, H5P_DEFAULT) > 0,
+              "%s: parameter '%s' is missing (checkpoint of another model or architecture?)", path,
+              t->name);
     d = H5Dopen2(g, t->name, H5P_DEFAULT);
-    NEED(d >= 0, "%s: cannot open dataset /params/%s", path, t->name);
+    CKPT_NEED(d >= 0, "%s: cannot open dataset /params/%s", path, t->name);
     s = H5Dget_space(d);
     hsize_t dims[8];
     int nd = s >= 0 ? H5Sget_simple_extent_ndims(s) : -1;
-    NEED(nd >= 1 && nd <= 8 && H5Sget_simple_extent_dims(s, dims, NULL) == nd,
-         "%s: /params/%s has an unusable dataspace", path, t->name);
+    CKPT_NEED(nd >= 1 && nd <= 8 && H5Sget_simple_extent_dims(s, dims, NULL) == nd,
+              "%s: /params/%s has an unusable dataspace", path, t->name);
     bool same = nd == t->ndim;
     for (int k = 0; same && k < nd; k++)
         same = dims[k] == (hsize_t)t->shape[k];
@@ -125,17 +118,17 @@ static bool read_param(hid_t g, hid_t dxpl, const char *path, const tensor *t, f
     for (int k = 0; k < nd && k < 8; k++)
         snprintf(got + strlen(got), sizeof got - strlen(got), "%s%llu", k ? "," : "",
                  (unsigned long long)dims[k]);
-    NEED(same,
-         "%s: parameter '%s' has shape [%s] in the file, the model expects [%s] "
-         "(another architecture or configuration?)",
-         path, t->name, got, want);
-    NEED(H5Dread(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, dxpl, dst) >= 0,
-         "%s: reading /params/%s failed (truncated file?)", path, t->name);
+    CKPT_NEED(same,
+              "%s: parameter '%s' has shape [%s] in the file, the model expects [%s] "
+              "(another architecture or configuration?)",
+              path, t->name, got, want);
+    CKPT_NEED(H5Dread(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, dxpl, dst) >= 0,
+              "%s: reading /params/%s failed (truncated file?)", path, t->name);
     uint64_t want_sum = 0;
-    NEED(ckpt_attr_read_u64(d, "checksum", &want_sum), "%s: /params/%s has no checksum", path,
-         t->name);
-    NEED(ckpt_checksum(dst, 0, t->numel) == want_sum,
-         "%s: checksum mismatch in /params/%s: the file is corrupt", path, t->name);
+    CKPT_NEED(ckpt_attr_read_u64(d, "checksum", &want_sum), "%s: /params/%s has no checksum", path,
+              t->name);
+    CKPT_NEED(ckpt_checksum(dst, 0, t->numel) == want_sum,
+              "%s: checksum mismatch in /params/%s: the file is corrupt", path, t->name);
     ok = true;
 done:
     if (s >= 0)
@@ -152,27 +145,28 @@ static bool read_moment(const comm *c, hid_t go, hid_t dxpl, const char *path, c
     bool ok = false;
     hid_t d = -1, fs = -1, ms = -1;
     d = H5Dopen2(go, name, H5P_DEFAULT);
-    NEED(d >= 0, "%s: dataset /optim/%s is missing", path, name);
+    CKPT_NEED(d >= 0, "%s: dataset /optim/%s is missing", path, name);
     fs = H5Dget_space(d);
     hsize_t dim = 0;
-    NEED(fs >= 0 && H5Sget_simple_extent_ndims(fs) == 1 &&
-             H5Sget_simple_extent_dims(fs, &dim, NULL) == 1 && dim == (hsize_t)n,
-         "%s: /optim/%s has %llu elements, the model has %lld", path, name, (unsigned long long)dim,
-         (long long)n);
+    CKPT_NEED(fs >= 0 && H5Sget_simple_extent_ndims(fs) == 1 &&
+                  H5Sget_simple_extent_dims(fs, &dim, NULL) == 1 && dim == (hsize_t)n,
+              "%s: /optim/%s has %llu elements, the model has %lld", path, name,
+              (unsigned long long)dim, (long long)n);
     hsize_t start = (hsize_t)lo, count = (hsize_t)(hi - lo), mdim = count > 0 ? count : 1;
     ms = H5Screate_simple(1, &mdim, NULL);
-    NEED(ms >= 0, "%s: dataspace for /optim/%s", path, name);
+    CKPT_NEED(ms >= 0, "%s: dataspace for /optim/%s", path, name);
     if (count > 0) {
-        NEED(H5Sselect_hyperslab(fs, H5S_SELECT_SET, &start, NULL, &count, NULL) >= 0,
-             "%s: selecting /optim/%s", path, name);
+        CKPT_NEED(H5Sselect_hyperslab(fs, H5S_SELECT_SET, &start, NULL, &count, NULL) >= 0,
+                  "%s: selecting /optim/%s", path, name);
     } else {
-        NEED(H5Sselect_none(fs) >= 0 && H5Sselect_none(ms) >= 0, "%s: selecting /optim/%s", path,
-             name);
+        CKPT_NEED(H5Sselect_none(fs) >= 0 && H5Sselect_none(ms) >= 0, "%s: selecting /optim/%s",
+                  path, name);
     }
-    NEED(H5Dread(d, H5T_NATIVE_FLOAT, ms, fs, dxpl, dst) >= 0,
-         "%s: reading /optim/%s failed (truncated file?)", path, name);
+    CKPT_NEED(H5Dread(d, H5T_NATIVE_FLOAT, ms, fs, dxpl, dst) >= 0,
+              "%s: reading /optim/%s failed (truncated file?)", path, name);
     uint64_t want_sum = 0;
-    NEED(ckpt_attr_read_u64(d, "checksum", &want_sum), "%s: /optim/%s has no checksum", path, name);
+    CKPT_NEED(ckpt_attr_read_u64(d, "checksum", &want_sum), "%s: /optim/%s has no checksum", path,
+              name);
     ok = true;
 done:
     if (ms >= 0)
@@ -204,25 +198,26 @@ bool ckpt_read_state(const comm *c, const char *path, params *ps, adam_state *ad
     if (f < 0)
         goto done;
     dxpl = H5Pcreate(H5P_DATASET_XFER);
-    NEED(dxpl >= 0 && H5Pset_dxpl_mpio(dxpl, H5FD_MPIO_COLLECTIVE) >= 0, "%s: transfer list", path);
-    NEED(ckpt_attr_read_i64(f, "numel", &numel) && ckpt_attr_read_i64(f, "adam_t", &t),
-         "%s: root attributes numel/adam_t missing", path);
+    CKPT_NEED(dxpl >= 0 && H5Pset_dxpl_mpio(dxpl, H5FD_MPIO_COLLECTIVE) >= 0, "%s: transfer list",
+              path);
+    CKPT_NEED(ckpt_attr_read_i64(f, "numel", &numel) && ckpt_attr_read_i64(f, "adam_t", &t),
+              "%s: root attributes numel/adam_t missing", path);
     g = H5Gopen2(f, "params", H5P_DEFAULT);
-    NEED(g >= 0, "%s: group /params is missing", path);
+    CKPT_NEED(g >= 0, "%s: group /params is missing", path);
     H5G_info_t info;
-    NEED(H5Gget_info(g, &info) >= 0, "%s: cannot list /params", path);
-    NEED(info.nlinks == (hsize_t)ps->count,
-         "%s: %llu parameters in the file, the model has %d (checkpoint of another model or "
-         "architecture?)",
-         path, (unsigned long long)info.nlinks, ps->count);
+    CKPT_NEED(H5Gget_info(g, &info) >= 0, "%s: cannot list /params", path);
+    CKPT_NEED(info.nlinks == (hsize_t)ps->count,
+              "%s: %llu parameters in the file, the model has %d (checkpoint of another model or "
+              "architecture?)",
+              path, (unsigned long long)info.nlinks, ps->count);
     for (int i = 0; i < ps->count; i++)
         if (!read_param(g, H5P_DEFAULT, path, ps->tensors[i], ps->data + ps->offset[i], err,
                         errlen))
             goto done;
-    NEED(numel == ps->numel, "%s: flat parameter buffer of %lld floats, the model has %lld", path,
-         (long long)numel, (long long)ps->numel);
+    CKPT_NEED(numel == ps->numel, "%s: flat parameter buffer of %lld floats, the model has %lld",
+              path, (long long)numel, (long long)ps->numel);
     go = H5Gopen2(f, "optim", H5P_DEFAULT);
-    NEED(go >= 0, "%s: group /optim is missing", path);
+    CKPT_NEED(go >= 0, "%s: group /optim is missing", path);
     ok = true;
 done:
     ok = ckpt_agree(c, ok, err, errlen);

@@ -14,14 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define NEED(ok, ...)                                                                              \
-    do {                                                                                           \
-        if (!(ok)) {                                                                               \
-            snprintf(err, errlen, __VA_ARGS__);                                                    \
-            goto done;                                                                             \
-        }                                                                                          \
-    } while (0)
-
 /* Creates /params/<name> of shape dims and writes x with its checksum. */
 static bool write_tensor(hid_t g, const char *name, int nd, const hsize_t *dims, const float *x,
                          int64_t n) {
@@ -130,14 +122,14 @@ static float *read_tensor(hid_t g, const char *path, const char *name, const ten
                           int *nd_out, hsize_t *dims, char *err, size_t errlen) {
     float *x = NULL;
     hid_t d = H5Dopen2(g, name, H5P_DEFAULT), s = -1, ty = -1;
-    NEED(d >= 0, "%s: cannot open dataset /params/%s", path, name);
+    CKPT_NEED(d >= 0, "%s: cannot open dataset /params/%s", path, name);
     ty = H5Dget_type(d);
-    NEED(ty >= 0 && H5Tget_class(ty) == H5T_FLOAT, "%s: /params/%s is not a float dataset", path,
-         name);
+    CKPT_NEED(ty >= 0 && H5Tget_class(ty) == H5T_FLOAT, "%s: /params/%s is not a float dataset",
+              path, name);
     s = H5Dget_space(d);
     int nd = s >= 0 ? H5Sget_simple_extent_ndims(s) : -1;
-    NEED(nd >= 1 && nd <= 4 && H5Sget_simple_extent_dims(s, dims, NULL) == nd,
-         "%s: /params/%s must have 1 to 4 dimensions", path, name);
+    CKPT_NEED(nd >= 1 && nd <= 4 && H5Sget_simple_extent_dims(s, dims, NULL) == nd,
+              "%s: /params/%s must have 1 to 4 dimensions", path, name);
     if (want) {
         bool same = nd == want->ndim;
         for (int k = 0; same && k < nd; k++)
@@ -148,18 +140,19 @@ static float *read_tensor(hid_t g, const char *path, const char *name, const ten
         for (int k = 0; k < nd; k++)
             snprintf(got + strlen(got), sizeof got - strlen(got), "%s%llu", k ? "," : "",
                      (unsigned long long)dims[k]);
-        NEED(same, "%s: /params/%s has shape [%s], the model expects [%s]", path, name, got, w);
+        CKPT_NEED(same, "%s: /params/%s has shape [%s], the model expects [%s]", path, name, got,
+                  w);
     }
     int64_t n = 1;
     for (int k = 0; k < nd; k++)
         n *= (int64_t)dims[k];
     x = xmalloc(sizeof(float) * (size_t)(n > 0 ? n : 1));
-    NEED(H5Dread(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, x) >= 0,
-         "%s: reading /params/%s failed (truncated file?)", path, name);
+    CKPT_NEED(H5Dread(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, x) >= 0,
+              "%s: reading /params/%s failed (truncated file?)", path, name);
     uint64_t sum;
     if (H5Aexists(d, "checksum") > 0) {
-        NEED(ckpt_attr_read_u64(d, "checksum", &sum) && sum == ckpt_checksum(x, 0, n),
-             "%s: checksum mismatch in /params/%s: the file is corrupt", path, name);
+        CKPT_NEED(ckpt_attr_read_u64(d, "checksum", &sum) && sum == ckpt_checksum(x, 0, n),
+                  "%s: checksum mismatch in /params/%s: the file is corrupt", path, name);
     }
     *nd_out = nd;
     H5Sclose(s);
@@ -230,8 +223,8 @@ bool params_file_read(const char *path, params *ps, bool require_all, params_fil
     if (f < 0)
         goto done;
     hsize_t idx = 0;
-    NEED(H5Literate(g, H5_INDEX_NAME, H5_ITER_INC, &idx, collect_name, &names) >= 0,
-         "%s: cannot list /params", path);
+    CKPT_NEED(H5Literate(g, H5_INDEX_NAME, H5_ITER_INC, &idx, collect_name, &names) >= 0,
+              "%s: cannot list /params", path);
     for (int i = 0; i < ps->count; i++) {
         const tensor *t = ps->tensors[i];
         if (H5Lexists(g, t->name, H5P_DEFAULT) <= 0) {
@@ -251,9 +244,9 @@ bool params_file_read(const char *path, params *ps, bool require_all, params_fil
     for (int i = 0; i < names.n; i++)
         if (!params_find(ps, names.names[i]) && !rep->unused++)
             snprintf(rep->first_unused, sizeof rep->first_unused, "%s", names.names[i]);
-    NEED(!require_all || rep->missing == 0,
-         "%s: %d parameter%s of the model missing from the file, first '%s'", path, rep->missing,
-         rep->missing == 1 ? " is" : "s are", rep->first_missing);
+    CKPT_NEED(!require_all || rep->missing == 0,
+              "%s: %d parameter%s of the model missing from the file, first '%s'", path,
+              rep->missing, rep->missing == 1 ? " is" : "s are", rep->first_missing);
     ok = true;
 done:
     name_list_free(&names);
@@ -278,13 +271,13 @@ bool params_file_export(const char *src, const char *dst, char *err, size_t errl
     if (f < 0)
         goto done;
     model = ckpt_attr_read_str(f, "model");
-    NEED(model, "%s: root attribute 'model' is missing", src);
+    CKPT_NEED(model, "%s: root attribute 'model' is missing", src);
     hsize_t idx = 0;
-    NEED(H5Literate(g, H5_INDEX_NAME, H5_ITER_INC, &idx, collect_name, &names) >= 0,
-         "%s: cannot list /params", src);
-    NEED(names.n > 0, "%s: /params is empty", src);
+    CKPT_NEED(H5Literate(g, H5_INDEX_NAME, H5_ITER_INC, &idx, collect_name, &names) >= 0,
+              "%s: cannot list /params", src);
+    CKPT_NEED(names.n > 0, "%s: /params is empty", src);
     of = create_file(tmp, model, &og);
-    NEED(of >= 0, "cannot create '%s' (directory missing or not writable?)", tmp);
+    CKPT_NEED(of >= 0, "cannot create '%s' (directory missing or not writable?)", tmp);
     ok = true;
     for (int i = 0; ok && i < names.n; i++) {
         int nd;
