@@ -279,8 +279,10 @@ static inline void fx_replace(const char *path, const char *obj, hid_t ftype, in
     FX_OK(H5Fclose(f));
 }
 
-/* Sets element `index` (row-major, flattened) of an integer dataset. */
-static inline void fx_set_int(const char *path, const char *obj, hsize_t index, int64_t v) {
+/* Writes one element `index` (row-major, flattened) of a dataset from *v
+ * of memory type mtype. */
+static inline void fx_set_element(const char *path, const char *obj, hsize_t index, hid_t mtype,
+                                  const void *v) {
     hid_t f = fx_open_rw(path);
     hid_t d = H5Dopen2(f, obj, H5P_DEFAULT);
     FX_OK(d);
@@ -296,34 +298,20 @@ static inline void fx_set_int(const char *path, const char *obj, hsize_t index, 
     FX_OK(H5Sselect_elements(s, H5S_SELECT_SET, 1, coord));
     hsize_t one = 1;
     hid_t ms = H5Screate_simple(1, &one, NULL);
-    FX_OK(H5Dwrite(d, H5T_NATIVE_INT64, ms, s, H5P_DEFAULT, &v));
+    FX_OK(H5Dwrite(d, mtype, ms, s, H5P_DEFAULT, v));
     H5Sclose(ms);
     H5Sclose(s);
     H5Dclose(d);
     FX_OK(H5Fclose(f));
 }
 
+/* Sets element `index` (row-major, flattened) of an integer dataset. */
+static inline void fx_set_int(const char *path, const char *obj, hsize_t index, int64_t v) {
+    fx_set_element(path, obj, index, H5T_NATIVE_INT64, &v);
+}
+
 static inline void fx_set_float(const char *path, const char *obj, hsize_t index, float v) {
-    hid_t f = fx_open_rw(path);
-    hid_t d = H5Dopen2(f, obj, H5P_DEFAULT);
-    FX_OK(d);
-    hid_t s = H5Dget_space(d);
-    int nd = H5Sget_simple_extent_ndims(s);
-    hsize_t dims[4], coord[4];
-    H5Sget_simple_extent_dims(s, dims, NULL);
-    hsize_t rest = index;
-    for (int k = nd - 1; k >= 0; k--) {
-        coord[k] = rest % dims[k];
-        rest /= dims[k];
-    }
-    FX_OK(H5Sselect_elements(s, H5S_SELECT_SET, 1, coord));
-    hsize_t one = 1;
-    hid_t ms = H5Screate_simple(1, &one, NULL);
-    FX_OK(H5Dwrite(d, H5T_NATIVE_FLOAT, ms, s, H5P_DEFAULT, &v));
-    H5Sclose(ms);
-    H5Sclose(s);
-    H5Dclose(d);
-    FX_OK(H5Fclose(f));
+    fx_set_element(path, obj, index, H5T_NATIVE_FLOAT, &v);
 }
 
 /* Sets (creating or replacing) an integer attribute of `obj` ("/" = root);
