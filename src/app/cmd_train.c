@@ -239,8 +239,9 @@ static void arch_string(const run *r, char *out, size_t len) {
     snprintf(out, len,
              "model=%s dim=%d depth=%d heads=%d ffn=%d patch=%d max_len=%d pool=%s classes=%d "
              "channels=%d height=%d width=%d vocab=%d",
-             r->rc.model, mc->dim, mc->depth, mc->heads, mc->ffn, mc->patch, mc->max_len, mc->pool,
-             d->num_classes, d->channels, d->height, d->width, d->vocab_size);
+             r->rc.model, mc->dim, mc->depth, mc->heads, mc->ffn, mc->patch, mc->max_len,
+             model_pool_effective(r->rc.model, mc), d->num_classes, d->channels, d->height,
+             d->width, d->vocab_size);
 }
 
 /* Collective: checkpoint after `done` steps into RUNDIR/checkpoints, then

@@ -29,6 +29,7 @@ typedef struct bert {
     layer_norm_layer mlm_ln;
     tensor *mlm_bias;
     bool mlm;
+    bool mean_pool; /* --pool mean: the pooler over the mean of the tokens, not [CLS] */
     int vocab, max_len, pad_id, cls_id, sep_id, mask_id;
     float dropout;
 } bert;
@@ -61,9 +62,8 @@ static void *bert_create_common(params *ps, const model_config *cfg, const data_
                  shape->max_len);
         return NULL;
     }
-    if (strcmp(cfg->pool, "mean") && strcmp(cfg->pool, "cls")) {
-        snprintf(err, errlen, "--pool must be mean or cls, got '%s' (BERT always pools [CLS])",
-                 cfg->pool);
+    if (cfg->pool[0] && strcmp(cfg->pool, "mean") && strcmp(cfg->pool, "cls")) {
+        snprintf(err, errlen, "--pool must be cls (BERT's) or mean, got '%s'", cfg->pool);
         return NULL;
     }
     if (mlm && (shape->mask_id < 0 || shape->mask_id >= shape->vocab_size)) {
@@ -98,6 +98,7 @@ static void *bert_create_common(params *ps, const model_config *cfg, const data_
     m->sep_id = shape->sep_id;
     m->mask_id = shape->mask_id;
     m->dropout = cfg->dropout;
+    m->mean_pool = strcmp(cfg->pool, "mean") == 0;
     return m;
 }
 
@@ -139,12 +140,16 @@ static tensor *bert_trunk(const bert *m, graph *g, const tensor *ids, const tens
             hidden[i + 1] = x;
     }
     attention_sink_put_stack(sink, "blocks.", probs, m->enc.depth);
-    attention_sink_set_tokens(sink, 0);
+    attention_sink_set_tokens(sink, m->mean_pool ? -1 : 0);
     return x;
 }
 
-static tensor *bert_pool(const bert *m, graph *g, tensor *x) {
-    return op_tanh(g, linear_layer_forward(g, &m->pooler, op_select_token(g, x, 0)));
+/* The pooler (dense + tanh) over [CLS], or over the mean of the non-pad
+ * positions (--pool mean) of x (B, T, C) for ids (B, T). */
+static tensor *bert_pool(const bert *m, graph *g, tensor *x, const tensor *ids) {
+    tensor *h = m->mean_pool ? op_masked_mean(g, x, valid_from_ids(g, ids, m->pad_id))
+                             : op_select_token(g, x, 0);
+    return op_tanh(g, linear_layer_forward(g, &m->pooler, h));
 }
 
 tensor *bert_encode(const model *mod, graph *g, const model_batch *batch, tensor **hidden,
@@ -152,7 +157,7 @@ tensor *bert_encode(const model *mod, graph *g, const model_batch *batch, tensor
     const bert *m = mod->impl;
     tensor *x = bert_trunk(m, g, batch->tokens, batch->segments, batch->tokens, hidden, NULL);
     if (pooled)
-        *pooled = bert_pool(m, g, x);
+        *pooled = bert_pool(m, g, x, batch->tokens);
     return x;
 }
 
@@ -168,7 +173,8 @@ static tensor *bert_forward(void *impl, graph *g, const model_batch *batch, atte
     tensor *x = bert_trunk(m, g, batch->tokens, batch->segments, batch->tokens, NULL, sink);
     if (m->mlm) /* (B, T, V): predictions at every position of the given ids */
         return bert_mlm_logits(m, g, x);
-    return linear_layer_forward(g, &m->head, op_dropout(g, bert_pool(m, g, x), m->dropout));
+    return linear_layer_forward(g, &m->head,
+                                op_dropout(g, bert_pool(m, g, x, batch->tokens), m->dropout));
 }
 
 int bert_mlm_corrupt(uint64_t key, int64_t sample_id, const int32_t *ids, int T, int V, int pad_id,
@@ -296,7 +302,8 @@ const model_kind model_kind_bert = {
     .name = "bert",
     .summary = "BERT classifier (post-norm, token+position+segment embeddings, tanh pooler on "
                "[CLS])",
-    .options_help = BERT_OPTIONS,
+    .options_help = BERT_OPTIONS "\n  --pool cls|mean (cls; mean: the pooler over the mean of the "
+                                 "tokens)",
     .needs_images = false,
     .needs_tokens = true,
     .create = bert_create,

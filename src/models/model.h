@@ -29,7 +29,7 @@ typedef struct model_config {
     int patch;   /* ViT patch size */
     int max_len; /* text: longest sequence (0: the dataset's) */
     float dropout;
-    char pool[8];  /* "mean" or "cls" */
+    char pool[8];  /* "mean", "cls" or "" (the model's own: BERT cls, others mean) */
     uint64_t seed; /* initial weights */
     /* CNNs (cbam_cnn, resnet*) */
     int width;         /* base channels (0: the family's default) */
@@ -120,6 +120,10 @@ tensor *model_forward(model *m, graph *g, const model_batch *batch, attention_si
  * ignores s and class_weights. stats may be NULL. */
 tensor *model_loss(model *m, graph *g, const model_batch *batch, const tensor *labels, float s,
                    const float *class_weights, model_loss_stats *stats);
+
+/* The pooling the model called `name` runs with cfg: cfg->pool, or the
+ * model's own when it is "" ("cls" for bert, "mean" for the others). */
+const char *model_pool_effective(const char *name, const model_config *cfg);
 
 /* The registry. */
 const model_kind *model_kind_find(const char *name);

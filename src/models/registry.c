@@ -46,7 +46,7 @@ model_config model_config_default(void) {
                       .max_len = 0,
                       .dropout = 0.0f,
                       .seed = 0};
-    strcpy(c.pool, "mean");
+    c.pool[0] = '\0'; /* the model's own: mean, BERT [CLS] */
     strcpy(c.block, "basic");
     c.crop_pad = 2;
     c.flip = true;
@@ -126,6 +126,12 @@ void model_free(model *m) {
 
 tensor *model_forward(model *m, graph *g, const model_batch *batch, attention_sink *sink) {
     return m->kind->forward(m->impl, g, batch, sink);
+}
+
+const char *model_pool_effective(const char *name, const model_config *cfg) {
+    if (cfg->pool[0])
+        return cfg->pool;
+    return strncmp(name, "bert", 4) == 0 ? "cls" : "mean";
 }
 
 tensor *model_loss(model *m, graph *g, const model_batch *batch, const tensor *labels, float s,

@@ -19,7 +19,7 @@
 
 static bool pool_parse(const model_config *cfg, bool *cls, char *err, size_t errlen) {
     *cls = strcmp(cfg->pool, "cls") == 0;
-    if (!*cls && strcmp(cfg->pool, "mean") != 0) {
+    if (!*cls && cfg->pool[0] && strcmp(cfg->pool, "mean") != 0) {
         snprintf(err, errlen, "--pool must be mean or cls, got '%s'", cfg->pool);
         return false;
     }

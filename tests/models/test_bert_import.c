@@ -31,7 +31,7 @@ static int attr_int(const char *path, const char *name) {
 
 /* The model the converted file describes (its own root attributes), with
  * every parameter read from /params/<name> (shape checked). */
-static model *build(const char *kind) {
+static model *build_pooled(const char *kind, const char *pool) {
     data_shape shape = {.num_classes = attr_int(hf(), "num_classes"),
                         .vocab_size = attr_int(hf(), "vocab_size"),
                         .max_len = attr_int(ref(), "L"),
@@ -45,6 +45,7 @@ static model *build(const char *kind) {
     cfg.heads = attr_int(hf(), "heads");
     cfg.ffn = attr_int(hf(), "ffn");
     cfg.max_len = attr_int(hf(), "max_len");
+    snprintf(cfg.pool, sizeof cfg.pool, "%s", pool);
     char err[256];
     model *m = model_create(kind, &cfg, &shape, err, sizeof err);
     if (!m)
@@ -63,6 +64,18 @@ static model *build(const char *kind) {
         free(v);
     }
     return m;
+}
+
+static model *build(const char *kind) {
+    return build_pooled(kind, "");
+}
+
+static const tensor *param_named(const model *m, const char *name) {
+    for (int i = 0; i < m->ps.count; i++)
+        if (!strcmp(m->ps.tensors[i]->name, name))
+            return m->ps.tensors[i];
+    fail_msg("no parameter %s", name);
+    return NULL;
 }
 
 static tensor *load_i32(const char *name) {
@@ -98,6 +111,47 @@ static void test_hidden_states_pooled(void **state) {
         check(name, hidden[i]);
     }
     check("pooled", pooled);
+    graph_free(g);
+    tu_leaf_free(ids);
+    tu_leaf_free(seg);
+    model_free(m);
+}
+
+/* --pool mean: the pooler (dense + tanh) runs on the mean of the last
+ * hidden state over each sample's non-pad positions instead of [CLS]. */
+static void test_mean_pool(void **state) {
+    model *m = build_pooled("bert", "mean");
+    tensor *ids = load_i32("ids"), *seg = load_i32("segments");
+    graph *g = graph_create(1 << 20, m->ps.count);
+    graph_set_grad(g, false);
+    model_batch mb = {.B = ids->shape[0], .tokens = ids, .segments = seg};
+    tensor *hidden[16], *pooled;
+    bert_encode(m, g, &mb, hidden, &pooled);
+    const tensor *h = hidden[m->cfg.depth];
+    const tensor *w = param_named(m, "pooler.weight"), *b = param_named(m, "pooler.bias");
+    int B = ids->shape[0], T = ids->shape[1], C = m->cfg.dim, pad = m->shape.pad_id;
+    assert_int_equal(pooled->numel, (int64_t)B * C);
+    double mean[1024];
+    assert_true(C <= 1024);
+    for (int i = 0; i < B; i++) {
+        int n = 0;
+        for (int c = 0; c < C; c++)
+            mean[c] = 0.0;
+        for (int t = 0; t < T; t++) {
+            if (ids->idata[i * T + t] == pad)
+                continue;
+            n++;
+            for (int c = 0; c < C; c++)
+                mean[c] += h->data[((int64_t)i * T + t) * C + c];
+        }
+        assert_true(n > 0);
+        for (int o = 0; o < C; o++) {
+            double acc = b->data[o];
+            for (int c = 0; c < C; c++)
+                acc += (double)w->data[o * C + c] * (mean[c] / n);
+            assert_float_equal(pooled->data[i * C + o], tanh(acc), 1e-5);
+        }
+    }
     graph_free(g);
     tu_leaf_free(ids);
     tu_leaf_free(seg);
@@ -147,6 +201,7 @@ static void test_mlm_head_logits(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_hidden_states_pooled),
+        cmocka_unit_test(test_mean_pool),
         cmocka_unit_test(test_logits_loss_grads),
         cmocka_unit_test(test_mlm_head_logits),
     };
