@@ -126,10 +126,12 @@ BN_CLONES static void bn_forward(float *out, const float *x, const float *mean, 
 /* With xhat = (x - mean) rstd and dxhat = w dout, per channel over (B, HW):
  *   training: dx += rstd (dxhat - mean(dxhat) - xhat mean(dxhat xhat))
  *   eval:     dx += rstd dxhat        (the statistics are constants)
- *   dw += sum dout xhat,  db += sum dout.  dx, dw, db may be NULL. */
-BN_CLONES static void bn_backward(float *dx, float *dw, float *db, const float *dout,
-                                  const float *x, const float *mean, const float *rstd,
-                                  const float *w, const bn_dims *d, bool batch_stats) {
+ *   dw += sum dout xhat,  db += sum dout.  dx, dw, db may be NULL; with
+ *   dx_overwrite, dx = instead of +=. */
+BN_CLONES static void bn_backward(float *dx, bool dx_overwrite, float *dw, float *db,
+                                  const float *dout, const float *x, const float *mean,
+                                  const float *rstd, const float *w, const bn_dims *d,
+                                  bool batch_stats) {
     int64_t N = (int64_t)d->B * d->HW;
     for (int c = 0; c < d->C; c++) {
         double sd = 0.0, sdx = 0.0; /* sum dout, sum dout * (x - mean) */
@@ -153,8 +155,12 @@ BN_CLONES static void bn_backward(float *dx, float *dw, float *db, const float *
             int64_t base = ((int64_t)n * d->C + c) * d->HW;
             const float *xr = x + base, *dr = dout + base;
             float *dxr = dx + base;
-            for (int64_t i = 0; i < d->HW; i++)
-                dxr[i] += ws * (dr[i] - k1 - (xr[i] - m) * k2);
+            if (dx_overwrite)
+                for (int64_t i = 0; i < d->HW; i++)
+                    dxr[i] = ws * (dr[i] - k1 - (xr[i] - m) * k2);
+            else
+                for (int64_t i = 0; i < d->HW; i++)
+                    dxr[i] += ws * (dr[i] - k1 - (xr[i] - m) * k2);
         }
     }
 }
@@ -168,8 +174,9 @@ typedef struct bn_ctx {
 
 static void bn_backward_entry(void *p) {
     bn_ctx *c = p;
-    bn_backward(c->x->grad, c->w->grad, c->b->grad, c->out->grad, c->x->data, c->mean, c->rstd,
-                c->w->data, &c->d, c->batch_stats);
+    bool overwrite = graph_grad_claim(c->x);
+    bn_backward(c->x->grad, overwrite, c->w->grad, c->b->grad, c->out->grad, c->x->data, c->mean,
+                c->rstd, c->w->data, &c->d, c->batch_stats);
 }
 
 tensor *op_batch_norm(graph *g, tensor *x, tensor *w, tensor *b, tensor *running_mean,
@@ -203,7 +210,7 @@ tensor *op_batch_norm(graph *g, tensor *x, tensor *w, tensor *b, tensor *running
     }
     bn_forward(out->data, x->data, mean, rstd, w->data, b->data, &d);
     if (grad) {
-        bn_ctx *c = graph_record(g, bn_backward_entry, sizeof *c, 3, in);
+        bn_ctx *c = graph_record_claims(g, bn_backward_entry, sizeof *c, 3, in, 1u);
         *c = (bn_ctx){out, x, w, b, mean, rstd, d, batch_stats};
     }
     return out;

@@ -27,10 +27,61 @@ static bool conv_direct(const conv_dims *d) {
     return d->KH == 1 && d->KW == 1 && d->stride == 1 && d->pad == 0;
 }
 
+/* Stride 1 and output size = input size (3x3 pad 1, 7x7 pad 3, dilated
+ * alike): a col row is then the input plane shifted by one offset, and the
+ * input gradient is the same kind of conv of dout with the flipped kernel. */
+static bool conv_same(const conv_dims *d) {
+    return d->stride == 1 && d->OH == d->H && d->OW == d->W && !conv_direct(d);
+}
+
+/* Row (kh, kw) of a same-geometry col for one plane x (H*W): row[oh*W + ow]
+ * = x[oh + dh, ow + dw] with dh, dw = k*dil - pad, zero outside the plane.
+ * One contiguous copy of the shifted plane, then the rows and columns that
+ * fell outside are zeroed: per-row copies of ~W floats cost more in call
+ * overhead than in bytes. */
+static void im2col_same_row(float *row, const float *x, int H, int W, int dh, int dw) {
+    int64_t hw = (int64_t)H * W, off = (int64_t)dh * W + dw;
+    /* valid rows oh0 <= oh < oh1, clamped to the plane: a 7x7 kernel can
+     * overhang a 2x2 map on both sides */
+    int oh0 = dh < 0 ? -dh : 0, oh1 = dh > 0 ? H - dh : H;
+    if (oh0 > H)
+        oh0 = H;
+    if (oh1 < oh0)
+        oh1 = oh0;
+    int64_t p0 = (int64_t)oh0 * W, p1 = (int64_t)oh1 * W;
+    /* the copied span, clipped to the plane; what it leaves out is in the
+     * wrapped columns, zeroed below */
+    int64_t c0 = p0 + off < 0 ? -off : p0, c1 = p1 + off > hw ? hw - off : p1;
+    if (c0 > p1)
+        c0 = p1;
+    if (c1 < c0)
+        c1 = c0;
+    memset(row, 0, sizeof(float) * c0);
+    memcpy(row + c0, x + c0 + off, sizeof(float) * (c1 - c0));
+    memset(row + c1, 0, sizeof(float) * (hw - c1));
+    if (dw < 0)
+        for (int oh = oh0; oh < oh1; oh++)
+            for (int ow = 0; ow < -dw && ow < W; ow++)
+                row[(int64_t)oh * W + ow] = 0.0f;
+    else if (dw > 0)
+        for (int oh = oh0; oh < oh1; oh++)
+            for (int ow = W - dw < 0 ? 0 : W - dw; ow < W; ow++)
+                row[(int64_t)oh * W + ow] = 0.0f;
+}
+
 /* col (Cg*KH*KW, OH*OW) from x (Cg, H, W): row (c, kh, kw), column (oh, ow)
  * holds x[c, oh*S - P + kh*D, ow*S - P + kw*D], zero outside the image. */
 static void im2col(float *col, const float *x, const conv_dims *d) {
     int OH = d->OH, OW = d->OW, H = d->H, W = d->W, S = d->stride;
+    if (conv_same(d)) {
+        for (int c = 0; c < d->Cg; c++)
+            for (int kh = 0; kh < d->KH; kh++)
+                for (int kw = 0; kw < d->KW; kw++)
+                    im2col_same_row(col + ((int64_t)(c * d->KH + kh) * d->KW + kw) * OH * OW,
+                                    x + (int64_t)c * H * W, H, W, kh * d->dil - d->pad,
+                                    kw * d->dil - d->pad);
+        return;
+    }
     for (int c = 0; c < d->Cg; c++)
         for (int kh = 0; kh < d->KH; kh++)
             for (int kw = 0; kw < d->KW; kw++) {
@@ -92,10 +143,37 @@ static void col2im_add(float *dx, const float *dcol, const conv_dims *d) {
             }
 }
 
+/* The dims of the conv that gives a same-geometry conv's input gradient:
+ * dout (OC channels) in, the C input channels out, same kernel and padding. */
+static conv_dims conv_transposed_dims(const conv_dims *d) {
+    conv_dims t = *d;
+    t.C = d->OC;
+    t.OC = d->C;
+    t.Cg = d->OCg;
+    t.OCg = d->Cg;
+    t.Kg = d->OCg * d->KH * d->KW;
+    return t;
+}
+
+/* wf (groups, Cg, OCg*KH*KW): wf[g][c][(o, kh, kw)] = w[g*OCg + o][c][KH-1-kh][KW-1-kw],
+ * the weights of conv_transposed_dims's conv. */
+static void flip_kernel(float *wf, const float *w, const conv_dims *d) {
+    int kk = d->KH * d->KW;
+    for (int gi = 0; gi < d->groups; gi++)
+        for (int o = 0; o < d->OCg; o++)
+            for (int c = 0; c < d->Cg; c++) {
+                const float *src = w + ((int64_t)(gi * d->OCg + o) * d->Cg + c) * kk;
+                float *dst = wf + ((int64_t)(gi * d->Cg + c) * d->OCg + o) * kk;
+                for (int k = 0; k < kk; k++)
+                    dst[k] = src[kk - 1 - k];
+            }
+}
+
 /* out (B, OC, OH, OW) = conv(x (B, C, H, W), w (OC, Cg, KH, KW)) + b (OC);
- * col is scratch of Kg * OH*OW floats (unused for a direct conv). */
+ * with `acc`, out += that instead. col is scratch of Kg * OH*OW floats
+ * (unused for a direct conv). */
 static void conv2d_forward(float *out, float *col, const float *x, const float *w, const float *b,
-                           const conv_dims *d) {
+                           bool acc, const conv_dims *d) {
     int64_t ohw = (int64_t)d->OH * d->OW, hw = (int64_t)d->H * d->W;
     bool direct = conv_direct(d);
     for (int n = 0; n < d->B; n++)
@@ -107,25 +185,45 @@ static void conv2d_forward(float *out, float *col, const float *x, const float *
                 im2col(col, xg, d);
                 src = col;
             }
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, d->OCg, (int)ohw, d->Kg, 1.0f,
-                        w + (int64_t)gi * d->OCg * d->Kg, d->Kg, src, (int)ohw, 0.0f, og, (int)ohw);
-            if (b)
+            float beta = acc ? 1.0f : 0.0f;
+            if (b) {
+                /* the bias as sgemm's C: saves OpenBLAS's zeroing pass */
                 for (int o = 0; o < d->OCg; o++) {
                     float bo = b[gi * d->OCg + o];
                     float *r = og + (int64_t)o * ohw;
-                    for (int64_t i = 0; i < ohw; i++)
-                        r[i] += bo;
+                    if (acc)
+                        for (int64_t i = 0; i < ohw; i++)
+                            r[i] += bo;
+                    else
+                        for (int64_t i = 0; i < ohw; i++)
+                            r[i] = bo;
                 }
+                beta = 1.0f;
+            }
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, d->OCg, (int)ohw, d->Kg, 1.0f,
+                        w + (int64_t)gi * d->OCg * d->Kg, d->Kg, src, (int)ohw, beta, og, (int)ohw);
         }
 }
 
-/* dx += conv^T(dout), dw (OC, Cg, KH, KW) += dout (*) x, db (OC) += sum of
- * dout over (B, OH, OW). Any of dx, dw, db may be NULL; col and dcol are
- * scratch of Kg * OH*OW floats each. */
-static void conv2d_backward(float *dx, float *dw, float *db, float *col, float *dcol,
-                            const float *dout, const float *x, const float *w, const conv_dims *d) {
+/* dx (= when dx_overwrite, else +=) conv^T(dout), dw (OC, Cg, KH, KW) +=
+ * dout (*) x, db (OC) += sum of dout over (B, OH, OW). Any of dx, dw, db may
+ * be NULL. col and dcol are scratch of conv_scratch_floats each; wf is
+ * scratch of w's size (same geometry only). */
+static void conv2d_backward(float *dx, bool dx_overwrite, float *dw, float *db, float *col,
+                            float *dcol, float *wf, const float *dout, const float *x,
+                            const float *w, const conv_dims *d) {
     int64_t ohw = (int64_t)d->OH * d->OW, hw = (int64_t)d->H * d->W;
-    bool direct = conv_direct(d);
+    bool direct = conv_direct(d), same = conv_same(d);
+    if (dx && same) {
+        /* dx = conv(dout, flipped w): one sgemm with K = OCg*KH*KW straight
+         * into dx, instead of a K = OCg sgemm into dcol and a col2im pass */
+        conv_dims t = conv_transposed_dims(d);
+        flip_kernel(wf, w, d);
+        conv2d_forward(dx, dcol, dout, wf, NULL, !dx_overwrite, &t);
+        dx = NULL;
+    } else if (dx && dx_overwrite) {
+        memset(dx, 0, sizeof(float) * d->B * d->C * hw);
+    }
     for (int n = 0; n < d->B; n++)
         for (int gi = 0; gi < d->groups; gi++) {
             const float *xg = x + ((int64_t)n * d->C + (int64_t)gi * d->Cg) * hw;
@@ -165,14 +263,29 @@ static void conv2d_backward(float *dx, float *dw, float *db, float *col, float *
 
 typedef struct conv2d_ctx {
     tensor *out, *x, *w, *b;
-    float *col, *dcol;
+    float *col, *dcol, *wf;
     conv_dims d;
 } conv2d_ctx;
 
 static void conv2d_backward_entry(void *p) {
     conv2d_ctx *c = p;
-    conv2d_backward(c->x->grad, c->w->grad, c->b ? c->b->grad : NULL, c->col, c->dcol, c->out->grad,
-                    c->x->data, c->w->data, &c->d);
+    float *db = c->b ? c->b->grad : NULL;
+    /* dw and db first: claiming x before reading x->data is safe, but the
+     * claim must come right before the write (graph.h) */
+    conv2d_backward(NULL, false, c->w->grad, db, c->col, c->dcol, c->wf, c->out->grad, c->x->data,
+                    c->w->data, &c->d);
+    if (c->x->grad)
+        conv2d_backward(c->x->grad, graph_grad_claim(c->x), NULL, NULL, c->col, c->dcol, c->wf,
+                        c->out->grad, c->x->data, c->w->data, &c->d);
+}
+
+/* Floats of col / dcol scratch: the patch matrix of the conv, or of the
+ * transposed conv that gives a same-geometry conv's input gradient. */
+static size_t conv_scratch_floats(const conv_dims *d) {
+    int kg = d->Kg;
+    if (conv_same(d) && d->OCg * d->KH * d->KW > kg)
+        kg = d->OCg * d->KH * d->KW;
+    return (size_t)kg * d->OH * d->OW + 1;
 }
 
 tensor *op_conv2d(graph *g, tensor *x, tensor *w, tensor *b, conv2d_geom geom) {
@@ -201,14 +314,16 @@ tensor *op_conv2d(graph *g, tensor *x, tensor *w, tensor *b, conv2d_geom geom) {
     tensor *in[3] = {x, w, b};
     bool grad = graph_wants_grad(g, 3, in);
     tensor *out = graph_new(g, DTYPE_F32, 4, (int[]){d.B, d.OC, d.OH, d.OW}, grad);
-    size_t col_bytes = sizeof(float) * ((size_t)d.Kg * d.OH * d.OW + 1);
+    size_t col_bytes = sizeof(float) * conv_scratch_floats(&d);
     arena *a = graph_arena(g);
     float *col = conv_direct(&d) ? NULL : arena_alloc(a, col_bytes);
-    conv2d_forward(out->data, col, x->data, w->data, b ? b->data : NULL, &d);
+    conv2d_forward(out->data, col, x->data, w->data, b ? b->data : NULL, false, &d);
     if (grad) {
-        conv2d_ctx *c = graph_record(g, conv2d_backward_entry, sizeof *c, 3, in);
-        float *dcol = x->grad && !conv_direct(&d) ? arena_alloc(a, col_bytes) : NULL;
-        *c = (conv2d_ctx){out, x, w, b, col, dcol, d};
+        conv2d_ctx *c = graph_record_claims(g, conv2d_backward_entry, sizeof *c, 3, in, 1u);
+        bool dx = x->grad && !conv_direct(&d);
+        float *dcol = dx ? arena_alloc(a, col_bytes) : NULL;
+        float *wf = dx && conv_same(&d) ? arena_alloc(a, sizeof(float) * w->numel) : NULL;
+        *c = (conv2d_ctx){out, x, w, b, col, dcol, wf, d};
     }
     return out;
 }

@@ -10,6 +10,8 @@
 
 #include "core/check.h"
 
+#include <string.h>
+
 /* ---- shared pieces ---------------------------------------------------- */
 
 /* dst (N) += src (N): the backward of every add-shaped op. */
@@ -30,18 +32,23 @@ static void add_forward(float *out, const float *a, const float *b, int64_t n) {
         out[i] = a[i] + b[i];
 }
 
-/* da, db (N) += dout; either may be NULL (and both may be one buffer when
- * the op added a tensor to itself). */
-static void add_backward(float *da, float *db, const float *dout, int64_t n) {
-    if (da)
-        accumulate(da, dout, n);
-    if (db)
-        accumulate(db, dout, n);
+/* d (N) = dout when `overwrite`, else d += dout; d may be NULL. */
+static void add_backward_one(float *d, bool overwrite, const float *dout, int64_t n) {
+    if (!d)
+        return;
+    if (overwrite)
+        memcpy(d, dout, sizeof(float) * n);
+    else
+        accumulate(d, dout, n);
 }
 
+/* a's gradient is complete before b is claimed: when the op added a tensor
+ * to itself, b's claim then says accumulate (graph.h). */
 static void add_backward_entry(void *p) {
     binary_ctx *c = p;
-    add_backward(c->a->grad, c->b->grad, c->out->grad, c->out->numel);
+    int64_t n = c->out->numel;
+    add_backward_one(c->a->grad, graph_grad_claim(c->a), c->out->grad, n);
+    add_backward_one(c->b->grad, graph_grad_claim(c->b), c->out->grad, n);
 }
 
 tensor *op_add(graph *g, tensor *a, tensor *b) {
@@ -51,7 +58,7 @@ tensor *op_add(graph *g, tensor *a, tensor *b) {
     tensor *out = graph_new_like(g, a, grad);
     add_forward(out->data, a->data, b->data, a->numel);
     if (grad) {
-        binary_ctx *c = graph_record(g, add_backward_entry, sizeof *c, 2, in);
+        binary_ctx *c = graph_record_claims(g, add_backward_entry, sizeof *c, 2, in, 3u);
         *c = (binary_ctx){out, a, b};
     }
     return out;

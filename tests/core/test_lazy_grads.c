@@ -8,6 +8,7 @@
 #include "testutil.h"
 
 #include "core/ops.h"
+#include "core/ops_vision.h"
 
 #include <math.h>
 #include <string.h>
@@ -49,30 +50,66 @@ static void fill_arena_nan(graph *g) {
     graph_reset(g);
 }
 
-/* Runs two training steps' backward on a fresh graph; the leaves' gradients
- * of the second step (NaN-filled arena) land in grads[i]. */
-static void run(const net *n, bool lazy, float **grads, float *loss) {
-    tensor *const leaves[N_LEAVES] = {n->x,   n->w1,  n->b1, n->w2, n->w3,
-                                      n->lnw, n->lnb, n->wo, n->bo};
+typedef tensor *(*loss_fn)(graph *g, const void *net);
+
+/* Runs two training steps' backward of loss(net) on a fresh graph; the
+ * leaves' gradients of the second step (NaN-filled arena) land in grads[i]. */
+static void run(loss_fn loss, const void *model, tensor *const *leaves, int n_leaves, bool lazy,
+                float **grads, float *loss_value) {
     graph *g = graph_create(1 << 12, 0); /* small: the first step grows it */
     graph_set_training(g, true);
     graph_set_lazy_grads(g, lazy);
     for (int step = 0; step < 2; step++) {
-        for (int i = 0; i < N_LEAVES; i++)
+        for (int i = 0; i < n_leaves; i++)
             memset(leaves[i]->grad, 0, sizeof(float) * leaves[i]->numel);
         graph_reset(g);
         if (step == 1)
             fill_arena_nan(g);
-        tensor *l = net_loss(g, n);
+        tensor *l = loss(g, model);
         graph_backward(g, l, 1.0f);
-        *loss = l->data[0];
+        *loss_value = l->data[0];
     }
-    for (int i = 0; i < N_LEAVES; i++)
+    for (int i = 0; i < n_leaves; i++)
         memcpy(grads[i], leaves[i]->grad, sizeof(float) * leaves[i]->numel);
     graph_free(g);
 }
 
+/* Lazy and eager runs give the same loss and the same gradient bits, and
+ * every leaf gets a nonzero finite gradient; frees the leaves. */
+static void assert_lazy_equals_eager(loss_fn loss, const void *model, tensor *const *leaves,
+                                     int n_leaves) {
+    float *eager[16], *lazy[16];
+    assert_true(n_leaves <= 16);
+    for (int i = 0; i < n_leaves; i++) {
+        eager[i] = test_malloc(sizeof(float) * leaves[i]->numel);
+        lazy[i] = test_malloc(sizeof(float) * leaves[i]->numel);
+    }
+    float loss_eager, loss_lazy;
+    run(loss, model, leaves, n_leaves, false, eager, &loss_eager);
+    run(loss, model, leaves, n_leaves, true, lazy, &loss_lazy);
+    assert_true(isfinite(loss_eager));
+    assert_memory_equal(&loss_eager, &loss_lazy, sizeof(float));
+    for (int i = 0; i < n_leaves; i++) {
+        double norm = 0;
+        for (int64_t j = 0; j < leaves[i]->numel; j++)
+            norm += fabs(eager[i][j]);
+        if (!(norm > 0) || !isfinite(norm))
+            fail_msg("leaf %d: gradient is zero or not finite (|g|_1 = %g)", i, norm);
+        if (memcmp(eager[i], lazy[i], sizeof(float) * leaves[i]->numel) != 0)
+            tu_assert_close("lazy vs eager", lazy[i], eager[i], leaves[i]->numel, 0, 0);
+        assert_memory_equal(eager[i], lazy[i], sizeof(float) * leaves[i]->numel);
+        test_free(eager[i]);
+        test_free(lazy[i]);
+        tu_leaf_free(leaves[i]);
+    }
+}
+
+static tensor *net_loss_fn(graph *g, const void *n) {
+    return net_loss(g, n);
+}
+
 static void test_lazy_equals_eager(void **state) {
+    (void)state;
     net n = {
         .x = tu_leaf(3, (int[]){B, T, C}, true, 1, 1),
         .w1 = tu_leaf(2, (int[]){C, C}, true, 0.5f, 2),
@@ -86,30 +123,55 @@ static void test_lazy_equals_eager(void **state) {
         .labels = tu_leaf_i32(1, (int[]){B}, 0, K, 10),
     };
     tensor *const leaves[N_LEAVES] = {n.x, n.w1, n.b1, n.w2, n.w3, n.lnw, n.lnb, n.wo, n.bo};
-    float *eager[N_LEAVES], *lazy[N_LEAVES];
-    for (int i = 0; i < N_LEAVES; i++) {
-        eager[i] = test_malloc(sizeof(float) * leaves[i]->numel);
-        lazy[i] = test_malloc(sizeof(float) * leaves[i]->numel);
-    }
-    float loss_eager, loss_lazy;
-    run(&n, false, eager, &loss_eager);
-    run(&n, true, lazy, &loss_lazy);
-    assert_true(isfinite(loss_eager));
-    assert_memory_equal(&loss_eager, &loss_lazy, sizeof(float));
-    for (int i = 0; i < N_LEAVES; i++) {
-        double norm = 0;
-        for (int64_t j = 0; j < leaves[i]->numel; j++)
-            norm += fabs(eager[i][j]);
-        if (!(norm > 0) || !isfinite(norm))
-            fail_msg("leaf %d: gradient is zero or not finite (|g|_1 = %g)", i, norm);
-        if (memcmp(eager[i], lazy[i], sizeof(float) * leaves[i]->numel) != 0)
-            tu_assert_close("lazy vs eager", lazy[i], eager[i], leaves[i]->numel, 0, 0);
-        assert_memory_equal(eager[i], lazy[i], sizeof(float) * leaves[i]->numel);
-        test_free(eager[i]);
-        test_free(lazy[i]);
-        tu_leaf_free(leaves[i]);
-    }
+    assert_lazy_equals_eager(net_loss_fn, &n, leaves, N_LEAVES);
     tu_leaf_free(n.labels);
+}
+
+/* Convolutions claim their input's gradient: the same-geometry path (the
+ * flipped-kernel conv, here also a 7x7 kernel overhanging a 3x2 map), the
+ * strided path (col2im), the 1x1 path, and an input consumed twice; batch
+ * norm and add claim theirs too. */
+typedef struct conv_net {
+    tensor *x, *w_same, *w_wide, *w_stride, *w_1x1, *b_same, *bn_w, *bn_b, *labels;
+    tensor *bn_mean, *bn_var;
+} conv_net;
+
+static tensor *conv_net_loss(graph *g, const void *p) {
+    const conv_net *n = p;
+    int64_t ids[2] = {1, 2};
+    graph_begin_step(g, 3, 1, ids, 2);
+    tensor *h = op_scale(g, n->x, 1.5f); /* an activation: its gradient is lazy */
+    tensor *a = op_conv2d(g, h, n->w_same, n->b_same, (conv2d_geom){1, 1, 1, 1});
+    tensor *an = op_batch_norm(g, a, n->bn_w, n->bn_b, n->bn_mean, n->bn_var, 0.1f, 1e-5f);
+    tensor *b = op_conv2d(g, op_relu(g, an), n->w_wide, NULL, (conv2d_geom){1, 3, 1, 1});
+    tensor *c = op_conv2d(g, op_add(g, an, b), n->w_stride, NULL, (conv2d_geom){2, 1, 1, 1});
+    tensor *d = op_conv2d(g, c, n->w_1x1, NULL, (conv2d_geom){1, 0, 1, 1}); /* (2, 3, 2, 1) */
+    tensor *e = op_conv2d(g, h, n->w_1x1, NULL, (conv2d_geom){2, 0, 1, 1}); /* h again */
+    tensor *logits = graph_reshape(g, op_add(g, d, e), 2, (int[]){2, 6});
+    return op_cross_entropy(g, logits, n->labels, 0.0f);
+}
+
+static void test_lazy_equals_eager_conv(void **state) {
+    (void)state;
+    conv_net n = {
+        .x = tu_leaf(4, (int[]){2, 3, 3, 2}, true, 1, 21),
+        .w_same = tu_leaf(4, (int[]){3, 3, 3, 3}, true, 0.5f, 22),
+        .w_wide = tu_leaf(4, (int[]){3, 3, 7, 7}, true, 0.5f, 23),
+        .w_stride = tu_leaf(4, (int[]){3, 3, 3, 3}, true, 0.5f, 24),
+        .w_1x1 = tu_leaf(4, (int[]){3, 3, 1, 1}, true, 0.5f, 25),
+        .b_same = tu_leaf(1, (int[]){3}, true, 0.5f, 26),
+        .bn_w = tu_leaf(1, (int[]){3}, true, 1, 28),
+        .bn_b = tu_leaf(1, (int[]){3}, true, 1, 29),
+        .labels = tu_leaf_i32(1, (int[]){2}, 0, 6, 27),
+        .bn_mean = tu_leaf(1, (int[]){3}, false, 0, 30),
+        .bn_var = tu_leaf(1, (int[]){3}, false, 1, 31),
+    };
+    tensor *const leaves[8] = {n.x,     n.w_same, n.w_wide, n.w_stride,
+                               n.w_1x1, n.b_same, n.bn_w,   n.bn_b};
+    assert_lazy_equals_eager(conv_net_loss, &n, leaves, 8);
+    tu_leaf_free(n.labels);
+    tu_leaf_free(n.bn_mean);
+    tu_leaf_free(n.bn_var);
 }
 
 /* After graph_backward every activation gradient holds valid values, also
@@ -141,6 +203,7 @@ static void test_lazy_unused_output_is_zero(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_lazy_equals_eager),
+        cmocka_unit_test(test_lazy_equals_eager_conv),
         cmocka_unit_test(test_lazy_unused_output_is_zero),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

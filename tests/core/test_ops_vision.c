@@ -87,6 +87,8 @@ static void test_conv2d(void **state) {
     check_conv("conv_dilation", 1, 2, 7, 7, 3, 3, (conv2d_geom){1, 2, 2, 1}, true);
     check_conv("conv7x7_pad3", 2, 2, 6, 6, 1, 7, (conv2d_geom){1, 3, 1, 1}, true);
     check_conv("conv_stride3_pad2", 1, 2, 8, 7, 2, 3, (conv2d_geom){3, 2, 1, 1}, false);
+    /* a 7x7 kernel overhanging a 2x3 map on every side */
+    check_conv("conv7x7_small_map", 2, 2, 2, 3, 2, 7, (conv2d_geom){1, 3, 1, 1}, true);
 }
 
 /* ---- pools and gates ---------------------------------------------------- */
