@@ -13,6 +13,7 @@
 #include "core/ops_vision.h"
 
 #include "core/check.h"
+#include "core/conv_direct.h"
 
 #include <cblas.h>
 #include <string.h>
@@ -169,11 +170,61 @@ static void flip_kernel(float *wf, const float *w, const conv_dims *d) {
             }
 }
 
+static conv_direct_geom direct_geom(const conv_dims *d) {
+    return (conv_direct_geom){d->Cg, d->OCg, d->H, d->W, d->KH, d->KW, d->pad, d->dil};
+}
+
+static bool conv_direct_ok(const conv_dims *d) {
+    conv_direct_geom g = direct_geom(d);
+    return conv_same(d) && conv_direct_usable(&g);
+}
+
+/* conv_direct_run over every sample and group: out (= or with `acc` +=)
+ * conv(x, w) + b. With `flip`, w is the forward conv's weights and d the
+ * transposed conv's dims (conv_transposed_dims). scratch holds
+ * conv_direct_floats(d). */
+static void conv2d_forward_direct(float *out, float *scratch, const float *x, const float *w,
+                                  bool flip, const float *b, bool acc, const conv_dims *d) {
+    conv_direct_geom g = direct_geom(d);
+    int64_t ohw = (int64_t)d->OH * d->OW, hw = (int64_t)d->H * d->W;
+    size_t packed = conv_direct_packed_floats(&g);
+    float *wp = scratch, *work = scratch + packed * d->groups;
+    for (int gi = 0; gi < d->groups; gi++)
+        conv_direct_pack(wp + packed * gi, w + (int64_t)gi * packed, flip, &g);
+    for (int n = 0; n < d->B; n++)
+        for (int gi = 0; gi < d->groups; gi++) {
+            float *og = out + ((int64_t)n * d->OC + (int64_t)gi * d->OCg) * ohw;
+            if (b)
+                for (int o = 0; o < d->OCg; o++) {
+                    float bo = b[gi * d->OCg + o];
+                    float *r = og + (int64_t)o * ohw;
+                    if (acc)
+                        for (int64_t i = 0; i < ohw; i++)
+                            r[i] += bo;
+                    else
+                        for (int64_t i = 0; i < ohw; i++)
+                            r[i] = bo;
+                }
+            conv_direct_run(og, acc || b, x + ((int64_t)n * d->C + (int64_t)gi * d->Cg) * hw,
+                            wp + packed * gi, work, &g);
+        }
+}
+
+/* Floats of scratch conv2d_forward_direct needs for d. */
+static size_t conv_direct_floats(const conv_dims *d) {
+    conv_direct_geom g = direct_geom(d);
+    return conv_direct_packed_floats(&g) * d->groups + conv_direct_scratch_floats(&g);
+}
+
 /* out (B, OC, OH, OW) = conv(x (B, C, H, W), w (OC, Cg, KH, KW)) + b (OC);
  * with `acc`, out += that instead. col is scratch of Kg * OH*OW floats
  * (unused for a direct conv). */
 static void conv2d_forward(float *out, float *col, const float *x, const float *w, const float *b,
                            bool acc, const conv_dims *d) {
+    if (conv_direct_ok(d)) {
+        conv2d_forward_direct(out, col, x, w, false, b, acc, d);
+        return;
+    }
     int64_t ohw = (int64_t)d->OH * d->OW, hw = (int64_t)d->H * d->W;
     bool direct = conv_direct(d);
     for (int n = 0; n < d->B; n++)
@@ -218,8 +269,12 @@ static void conv2d_backward(float *dx, bool dx_overwrite, float *dw, float *db, 
         /* dx = conv(dout, flipped w): one sgemm with K = OCg*KH*KW straight
          * into dx, instead of a K = OCg sgemm into dcol and a col2im pass */
         conv_dims t = conv_transposed_dims(d);
-        flip_kernel(wf, w, d);
-        conv2d_forward(dx, dcol, dout, wf, NULL, !dx_overwrite, &t);
+        if (conv_direct_ok(&t)) {
+            conv2d_forward_direct(dx, dcol, dout, w, true, NULL, !dx_overwrite, &t);
+        } else {
+            flip_kernel(wf, w, d);
+            conv2d_forward(dx, dcol, dout, wf, NULL, !dx_overwrite, &t);
+        }
         dx = NULL;
     } else if (dx && dx_overwrite) {
         memset(dx, 0, sizeof(float) * d->B * d->C * hw);
@@ -282,10 +337,16 @@ static void conv2d_backward_entry(void *p) {
 /* Floats of col / dcol scratch: the patch matrix of the conv, or of the
  * transposed conv that gives a same-geometry conv's input gradient. */
 static size_t conv_scratch_floats(const conv_dims *d) {
-    int kg = d->Kg;
-    if (conv_same(d) && d->OCg * d->KH * d->KW > kg)
-        kg = d->OCg * d->KH * d->KW;
-    return (size_t)kg * d->OH * d->OW + 1;
+    size_t n = (size_t)d->Kg * d->OH * d->OW;
+    if (conv_same(d)) {
+        conv_dims t = conv_transposed_dims(d);
+        size_t nt = (size_t)t.Kg * t.OH * t.OW, nd = conv_direct_floats(d),
+               ntd = conv_direct_floats(&t);
+        n = n > nt ? n : nt;
+        n = n > nd ? n : nd;
+        n = n > ntd ? n : ntd;
+    }
+    return n + 1;
 }
 
 tensor *op_conv2d(graph *g, tensor *x, tensor *w, tensor *b, conv2d_geom geom) {

@@ -6,8 +6,10 @@
 
 #include "core/blocks_cnn.h"
 #include "core/check.h"
+#include "core/conv_direct.h"
 #include "core/ops_vision.h"
 #include "core/optim.h"
+#include "core/rng.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -89,6 +91,75 @@ static void test_conv2d(void **state) {
     check_conv("conv_stride3_pad2", 1, 2, 8, 7, 2, 3, (conv2d_geom){3, 2, 1, 1}, false);
     /* a 7x7 kernel overhanging a 2x3 map on every side */
     check_conv("conv7x7_small_map", 2, 2, 2, 3, 2, 7, (conv2d_geom){1, 3, 1, 1}, true);
+    /* the direct kernels (channels that fill their tiles) */
+    check_conv("conv3x3_direct", 2, 8, 5, 6, 16, 3, (conv2d_geom){1, 1, 1, 1}, true);
+    check_conv("conv_direct_groups", 1, 16, 4, 5, 16, 3, (conv2d_geom){1, 1, 1, 2}, false);
+}
+
+/* ---- the direct conv kernel against its im2col twin --------------------- */
+
+/* out and the gradients of x, w, b after a backward of out . r, with the
+ * direct kernels at `level`; res holds out then each input's gradient. */
+static void conv_run(float *res, tensor **in, conv_case *cc, conv_direct_level level) {
+    conv_direct_set_level(level);
+    graph *g = graph_create(1 << 16, 0);
+    for (int i = 0; i < 3; i++)
+        memset(in[i]->grad, 0, sizeof(float) * in[i]->numel);
+    tensor *out = fwd_conv(g, in, cc);
+    uint64_t key = rng_key(99, 1, 2);
+    for (int64_t i = 0; i < out->numel; i++)
+        out->grad[i] = 2.0f * rng_uniform(key, i) - 1.0f;
+    graph_backward_tape(g);
+    memcpy(res, out->data, sizeof(float) * out->numel);
+    res += out->numel;
+    for (int i = 0; i < 3; i++) {
+        memcpy(res, in[i]->grad, sizeof(float) * in[i]->numel);
+        res += in[i]->numel;
+    }
+    graph_free(g);
+    conv_direct_set_level(CONV_DIRECT_BEST);
+}
+
+/* Each direct kernel this CPU has (AVX2, and the best one) against the
+ * im2col twin, forward and every gradient. */
+static void check_conv_twins(const char *name, int B, int C, int Hh, int W, int OC, int K,
+                             conv2d_geom gm) {
+    conv_direct_geom fwd = {C / gm.groups, OC / gm.groups, Hh, W, K, K, gm.pad, gm.dilation};
+    conv_direct_geom bwd = {OC / gm.groups, C / gm.groups, Hh, W, K, K, gm.pad, gm.dilation};
+    tensor *in[3] = {tu_leaf(4, (int[]){B, C, Hh, W}, true, 1, 11),
+                     tu_leaf(4, (int[]){OC, C / gm.groups, K, K}, true, 0.5f, 12),
+                     tu_leaf(1, (int[]){OC}, true, 0.5f, 13)};
+    conv_case cc = {gm, true};
+    int64_t n = (int64_t)B * OC * Hh * W + in[0]->numel + in[1]->numel + in[2]->numel;
+    float *direct = xmalloc(sizeof(float) * n), *twin = xmalloc(sizeof(float) * n);
+    conv_run(twin, in, &cc, CONV_DIRECT_OFF);
+    const conv_direct_level levels[2] = {CONV_DIRECT_AVX2, CONV_DIRECT_BEST};
+    for (int l = 0; l < 2; l++) {
+        conv_direct_set_level(levels[l]);
+        bool usable = conv_direct_usable(&fwd) && conv_direct_usable(&bwd);
+        conv_direct_set_level(CONV_DIRECT_BEST);
+        if (!usable) {
+            print_message("%s: no direct kernel at level %d on this CPU, skipped\n", name, l);
+            continue;
+        }
+        conv_run(direct, in, &cc, levels[l]);
+        tu_assert_close(name, direct, twin, n, 1e-5f, 1e-5f);
+    }
+    free(direct);
+    free(twin);
+    for (int i = 0; i < 3; i++)
+        tu_leaf_free(in[i]);
+}
+
+static void test_conv2d_direct_twin(void **state) {
+    (void)state;
+    /* channel counts that fill the AVX2 (4) and AVX-512 (8) channel tiles,
+     * maps whose padded grid is not a whole number of pixel tiles */
+    check_conv_twins("direct3x3", 2, 8, 5, 6, 16, 3, (conv2d_geom){1, 1, 1, 1});
+    check_conv_twins("direct3x3_28", 1, 16, 28, 28, 16, 3, (conv2d_geom){1, 1, 1, 1});
+    check_conv_twins("direct_groups", 2, 16, 7, 7, 32, 3, (conv2d_geom){1, 1, 1, 2});
+    check_conv_twins("direct_dilated", 1, 8, 9, 5, 8, 3, (conv2d_geom){1, 2, 2, 1});
+    check_conv_twins("direct7x7_small", 2, 8, 2, 3, 8, 7, (conv2d_geom){1, 3, 1, 1});
 }
 
 /* ---- pools and gates ---------------------------------------------------- */
@@ -358,10 +429,10 @@ static void test_bn_buffers(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_conv2d),     cmocka_unit_test(test_pools),
-        cmocka_unit_test(test_gates),      cmocka_unit_test(test_batch_norm),
-        cmocka_unit_test(test_blocks),     cmocka_unit_test(test_augment),
-        cmocka_unit_test(test_bn_buffers),
+        cmocka_unit_test(test_conv2d),     cmocka_unit_test(test_conv2d_direct_twin),
+        cmocka_unit_test(test_pools),      cmocka_unit_test(test_gates),
+        cmocka_unit_test(test_batch_norm), cmocka_unit_test(test_blocks),
+        cmocka_unit_test(test_augment),    cmocka_unit_test(test_bn_buffers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,176 @@
+#include "core/conv_direct.h"
+
+#include <immintrin.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* The largest pixel tile (VL * NV) of any kernel below: the planes carry
+ * this much zeroed slack so that a tile may run past the last pixel. */
+enum { TILE_Q_MAX = 32, KK_MAX = 64 };
+
+#define KERNEL conv_tile_avx512
+#define TARGET "avx512f"
+#define VEC __m512
+#define VL 16
+#define OB 8
+#define NV 2
+#define LOAD(p) _mm512_loadu_ps(p)
+#define STORE(p, v) _mm512_storeu_ps((p), (v))
+#define BCAST(p) _mm512_set1_ps(*(p))
+#define FMA(a, b, c) _mm512_fmadd_ps((a), (b), (c))
+#define ZERO() _mm512_setzero_ps()
+#include "core/conv_direct_kernel.h"
+#undef KERNEL
+#undef TARGET
+#undef VEC
+#undef VL
+#undef OB
+#undef NV
+#undef LOAD
+#undef STORE
+#undef BCAST
+#undef FMA
+#undef ZERO
+
+#define KERNEL conv_tile_avx2
+#define TARGET "avx2,fma"
+#define VEC __m256
+#define VL 8
+#define OB 4
+#define NV 3
+#define LOAD(p) _mm256_loadu_ps(p)
+#define STORE(p, v) _mm256_storeu_ps((p), (v))
+#define BCAST(p) _mm256_broadcast_ss(p)
+#define FMA(a, b, c) _mm256_fmadd_ps((a), (b), (c))
+#define ZERO() _mm256_setzero_ps()
+#include "core/conv_direct_kernel.h"
+#undef KERNEL
+#undef TARGET
+#undef VEC
+#undef VL
+#undef OB
+#undef NV
+#undef LOAD
+#undef STORE
+#undef BCAST
+#undef FMA
+#undef ZERO
+
+typedef void (*tile_fn)(float *ofull, int64_t ld, const float *xpad, int64_t plane, const float *wp,
+                        const int *offs, int Cg, int KK, int OCg, int64_t nq);
+
+typedef struct isa {
+    tile_fn fn; /* NULL: no kernel on this CPU */
+    int ob, tile_q;
+} isa;
+
+static conv_direct_level level = CONV_DIRECT_BEST;
+
+void conv_direct_set_level(conv_direct_level l) {
+    level = l;
+}
+
+static const isa isa_avx512 = {conv_tile_avx512, 8, 32}, isa_avx2 = {conv_tile_avx2, 4, 24},
+                 isa_none = {NULL, 0, 0};
+
+/* The best kernel is resolved once; every rank of a run resolves the same on
+ * the same CPU type, as OpenBLAS's own kernel choice does. */
+static isa isa_get(void) {
+    static int resolved;
+    static isa best;
+    if (!resolved) {
+        const char *off = getenv("HEED_CONV_IM2COL");
+        if (off && strcmp(off, "1") == 0)
+            best = isa_none;
+        else if (__builtin_cpu_supports("avx512f"))
+            best = isa_avx512;
+        else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+            best = isa_avx2;
+        else
+            best = isa_none;
+        resolved = 1;
+    }
+    if (level == CONV_DIRECT_OFF || !best.fn)
+        return isa_none;
+    return level == CONV_DIRECT_AVX2 ? isa_avx2 : best;
+}
+
+static int64_t pitch(const conv_direct_geom *g) {
+    return (int64_t)g->W + 2 * g->pad;
+}
+
+/* One zero-bordered input plane, plus slack for a tile's overrun. */
+static int64_t plane_floats(const conv_direct_geom *g) {
+    int64_t hp = (int64_t)g->H + 2 * g->pad;
+    return hp * pitch(g) + 2 * g->pad + TILE_Q_MAX;
+}
+
+/* Pixels of the padded-pitch output grid, rounded up to whole tiles. */
+static int64_t grid_floats(const conv_direct_geom *g, int tile_q) {
+    int64_t nq = (int64_t)g->H * pitch(g);
+    return (nq + tile_q - 1) / tile_q * tile_q;
+}
+
+bool conv_direct_usable(const conv_direct_geom *g) {
+    isa k = isa_get();
+    int KK = g->KH * g->KW;
+    return k.fn && g->OCg % k.ob == 0 && KK <= KK_MAX && (g->KH - 1) * g->dil == 2 * g->pad &&
+           (g->KW - 1) * g->dil == 2 * g->pad;
+}
+
+size_t conv_direct_packed_floats(const conv_direct_geom *g) {
+    return (size_t)g->OCg * g->Cg * g->KH * g->KW;
+}
+
+size_t conv_direct_scratch_floats(const conv_direct_geom *g) {
+    /* 16 floats of slack let the output grid start on a cache line */
+    int64_t grid = (int64_t)g->H * pitch(g) + TILE_Q_MAX; /* >= grid_floats for any tile */
+    return (size_t)(g->Cg * plane_floats(g) + g->OCg * grid + 16);
+}
+
+void conv_direct_pack(float *wp, const float *w, bool flip, const conv_direct_geom *g) {
+    int ob = isa_get().ob, KK = g->KH * g->KW;
+    for (int o = 0; o < g->OCg; o++)
+        for (int c = 0; c < g->Cg; c++)
+            for (int k = 0; k < KK; k++) {
+                /* flip: w is (Cg, OCg, KK) of the forward conv, taps reversed */
+                float v = flip ? w[((int64_t)c * g->OCg + o) * KK + (KK - 1 - k)]
+                               : w[((int64_t)o * g->Cg + c) * KK + k];
+                int64_t tile = o / ob, i = o % ob;
+                wp[((tile * g->Cg + c) * KK + k) * ob + i] = v;
+            }
+}
+
+void conv_direct_run(float *out, bool acc, const float *x, const float *wp, float *scratch,
+                     const conv_direct_geom *g) {
+    isa k = isa_get();
+    int KK = g->KH * g->KW, P = g->pad;
+    int64_t Wp = pitch(g), plane = plane_floats(g), hw = (int64_t)g->H * g->W;
+    float *xpad = scratch;
+    for (int c = 0; c < g->Cg; c++) {
+        float *pc = xpad + c * plane;
+        memset(pc, 0, sizeof(float) * plane);
+        for (int ih = 0; ih < g->H; ih++)
+            memcpy(pc + (ih + P) * Wp + P, x + c * hw + (int64_t)ih * g->W, sizeof(float) * g->W);
+    }
+    int offs[KK_MAX];
+    for (int kh = 0; kh < g->KH; kh++)
+        for (int kw = 0; kw < g->KW; kw++)
+            offs[kh * g->KW + kw] = (int)((int64_t)kh * g->dil * Wp + kw * g->dil);
+    int64_t nq = grid_floats(g, k.tile_q);
+    float *ofull = xpad + g->Cg * plane;
+    ofull += (16 - ((uintptr_t)ofull / sizeof(float)) % 16) % 16;
+    k.fn(ofull, nq, xpad, plane, wp, offs, g->Cg, KK, g->OCg, nq);
+    /* the grid's columns W..W+2P-1 are the wrap-around, dropped here */
+    for (int o = 0; o < g->OCg; o++)
+        for (int oh = 0; oh < g->H; oh++) {
+            const float *src = ofull + o * nq + oh * Wp;
+            float *dst = out + o * hw + (int64_t)oh * g->W;
+            if (acc)
+                for (int ow = 0; ow < g->W; ow++)
+                    dst[ow] += src[ow];
+            else
+                memcpy(dst, src, sizeof(float) * g->W);
+        }
+}

@@ -1,0 +1,52 @@
+/*
+ * conv_direct.h - a same-geometry 2-D convolution (stride 1, output size =
+ * input size: 3x3 pad 1, 7x7 pad 3, dilated alike) without im2col.
+ *
+ * The input is copied once into zero-bordered planes of row pitch W + 2 pad;
+ * on that grid every kernel tap is one constant offset, so a register tile of
+ * output channels x pixels accumulates over (channel, tap) with vector loads
+ * straight from the planes and broadcast weights (AVX-512 or AVX2 + FMA,
+ * chosen at run time). The im2col + sgemm path of ops_conv.c is the
+ * reference twin: tests compare the two.
+ */
+#ifndef HEED_CORE_CONV_DIRECT_H
+#define HEED_CORE_CONV_DIRECT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* One sample and group of a same-geometry conv: Cg input channels, OCg
+ * output channels, (KH-1)*dil == (KW-1)*dil == 2*pad. */
+typedef struct conv_direct_geom {
+    int Cg, OCg, H, W, KH, KW, pad, dil;
+} conv_direct_geom;
+
+/* Whether this CPU has a kernel for g (AVX2 + FMA at least, and OCg a
+ * multiple of the kernel's channel tile). HEED_CONV_IM2COL=1 in the
+ * environment says no, for A/B runs against the im2col path. */
+bool conv_direct_usable(const conv_direct_geom *g);
+/* Which kernel runs: none (the im2col twin), the AVX2 one, or the best this
+ * CPU has (the default). For tests; a level the CPU lacks means none. */
+typedef enum conv_direct_level {
+    CONV_DIRECT_OFF,
+    CONV_DIRECT_AVX2,
+    CONV_DIRECT_BEST
+} conv_direct_level;
+void conv_direct_set_level(conv_direct_level level);
+
+/* Floats of packed weights and of scratch conv_direct_run needs. */
+size_t conv_direct_packed_floats(const conv_direct_geom *g);
+size_t conv_direct_scratch_floats(const conv_direct_geom *g);
+
+/* wp = w (OCg, Cg, KH, KW) of one group, in the kernel's tile order. With
+ * `flip`, the weights of the conv that gives the input gradient instead:
+ * then w is the forward conv's (Cg, OCg, KH, KW) and g describes the
+ * transposed conv (Cg and OCg swapped), kernel taps reversed. */
+void conv_direct_pack(float *wp, const float *w, bool flip, const conv_direct_geom *g);
+
+/* out (OCg, H, W) = (or with `acc`, +=) conv of x (Cg, H, W) by the packed
+ * weights wp. */
+void conv_direct_run(float *out, bool acc, const float *x, const float *wp, float *scratch,
+                     const conv_direct_geom *g);
+
+#endif
