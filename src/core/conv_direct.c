@@ -9,7 +9,16 @@
  * this much zeroed slack so that a tile may run past the last pixel. */
 enum { TILE_Q_MAX = 32, KK_MAX = 64 };
 
+__attribute__((target("avx2,fma"))) static inline float hsum256(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_hadd_ps(s, s);
+    return _mm_cvtss_f32(_mm_hadd_ps(s, s));
+}
+
 #define KERNEL conv_tile_avx512
+#define KERNEL_DW conv_dw_tile_avx512
+#define JT 6
+#define HSUM(v) _mm512_reduce_add_ps(v)
 #define TARGET "avx512f"
 #define VEC __m512
 #define VL 16
@@ -22,6 +31,9 @@ enum { TILE_Q_MAX = 32, KK_MAX = 64 };
 #define ZERO() _mm512_setzero_ps()
 #include "core/conv_direct_kernel.h"
 #undef KERNEL
+#undef KERNEL_DW
+#undef JT
+#undef HSUM
 #undef TARGET
 #undef VEC
 #undef VL
@@ -34,6 +46,9 @@ enum { TILE_Q_MAX = 32, KK_MAX = 64 };
 #undef ZERO
 
 #define KERNEL conv_tile_avx2
+#define KERNEL_DW conv_dw_tile_avx2
+#define JT 2
+#define HSUM(v) hsum256(v)
 #define TARGET "avx2,fma"
 #define VEC __m256
 #define VL 8
@@ -46,6 +61,9 @@ enum { TILE_Q_MAX = 32, KK_MAX = 64 };
 #define ZERO() _mm256_setzero_ps()
 #include "core/conv_direct_kernel.h"
 #undef KERNEL
+#undef KERNEL_DW
+#undef JT
+#undef HSUM
 #undef TARGET
 #undef VEC
 #undef VL
@@ -60,9 +78,13 @@ enum { TILE_Q_MAX = 32, KK_MAX = 64 };
 typedef void (*tile_fn)(float *ofull, int64_t ld, const float *xpad, int64_t plane, const float *wp,
                         const int *offs, int Cg, int KK, int OCg, int64_t nq);
 
+typedef void (*dw_tile_fn)(float *dw, const float *dpad, int64_t ld, const float *xpad,
+                           int64_t plane, const int *offs, int Cg, int KK, int OCg, int64_t nq);
+
 typedef struct isa {
     tile_fn fn; /* NULL: no kernel on this CPU */
-    int ob, tile_q;
+    dw_tile_fn dw_fn;
+    int ob, tile_q, vl;
 } isa;
 
 static conv_direct_level level = CONV_DIRECT_BEST;
@@ -71,8 +93,9 @@ void conv_direct_set_level(conv_direct_level l) {
     level = l;
 }
 
-static const isa isa_avx512 = {conv_tile_avx512, 8, 32}, isa_avx2 = {conv_tile_avx2, 4, 24},
-                 isa_none = {NULL, 0, 0};
+static const isa isa_avx512 = {conv_tile_avx512, conv_dw_tile_avx512, 8, 32, 16},
+                 isa_avx2 = {conv_tile_avx2, conv_dw_tile_avx2, 4, 24, 8},
+                 isa_none = {NULL, NULL, 0, 0, 0};
 
 /* The best kernel is resolved once; every rank of a run resolves the same on
  * the same CPU type, as OpenBLAS's own kernel choice does. */
@@ -142,26 +165,37 @@ void conv_direct_pack(float *wp, const float *w, bool flip, const conv_direct_ge
             }
 }
 
-void conv_direct_run(float *out, bool acc, const float *x, const float *wp, float *scratch,
-                     const conv_direct_geom *g) {
-    isa k = isa_get();
-    int KK = g->KH * g->KW, P = g->pad;
+/* xpad = the Cg planes of x (Cg, H, W), zero-bordered, with their slack;
+ * offs = the grid offset of each kernel tap. */
+static void pad_planes(float *xpad, int *offs, const float *x, const conv_direct_geom *g) {
+    int P = g->pad;
     int64_t Wp = pitch(g), plane = plane_floats(g), hw = (int64_t)g->H * g->W;
-    float *xpad = scratch;
     for (int c = 0; c < g->Cg; c++) {
         float *pc = xpad + c * plane;
         memset(pc, 0, sizeof(float) * plane);
         for (int ih = 0; ih < g->H; ih++)
             memcpy(pc + (ih + P) * Wp + P, x + c * hw + (int64_t)ih * g->W, sizeof(float) * g->W);
     }
-    int offs[KK_MAX];
     for (int kh = 0; kh < g->KH; kh++)
         for (int kw = 0; kw < g->KW; kw++)
             offs[kh * g->KW + kw] = (int)((int64_t)kh * g->dil * Wp + kw * g->dil);
+}
+
+/* The output grid in scratch, after the planes, on a cache line. */
+static float *grid_start(float *scratch, const conv_direct_geom *g) {
+    float *p = scratch + g->Cg * plane_floats(g);
+    return p + (16 - ((uintptr_t)p / sizeof(float)) % 16) % 16;
+}
+
+void conv_direct_run(float *out, bool acc, const float *x, const float *wp, float *scratch,
+                     const conv_direct_geom *g) {
+    isa k = isa_get();
+    int64_t Wp = pitch(g), hw = (int64_t)g->H * g->W;
+    int offs[KK_MAX];
+    pad_planes(scratch, offs, x, g);
     int64_t nq = grid_floats(g, k.tile_q);
-    float *ofull = xpad + g->Cg * plane;
-    ofull += (16 - ((uintptr_t)ofull / sizeof(float)) % 16) % 16;
-    k.fn(ofull, nq, xpad, plane, wp, offs, g->Cg, KK, g->OCg, nq);
+    float *ofull = grid_start(scratch, g);
+    k.fn(ofull, nq, scratch, plane_floats(g), wp, offs, g->Cg, g->KH * g->KW, g->OCg, nq);
     /* the grid's columns W..W+2P-1 are the wrap-around, dropped here */
     for (int o = 0; o < g->OCg; o++)
         for (int oh = 0; oh < g->H; oh++) {
@@ -173,4 +207,25 @@ void conv_direct_run(float *out, bool acc, const float *x, const float *wp, floa
             else
                 memcpy(dst, src, sizeof(float) * g->W);
         }
+}
+
+bool conv_direct_dw_usable(const conv_direct_geom *g) {
+    return conv_direct_usable(g) && g->OCg % 4 == 0;
+}
+
+void conv_direct_dw(float *dw, const float *dout, const float *x, float *scratch,
+                    const conv_direct_geom *g) {
+    isa k = isa_get();
+    int64_t Wp = pitch(g), hw = (int64_t)g->H * g->W;
+    int offs[KK_MAX];
+    pad_planes(scratch, offs, x, g);
+    /* dout on the grid, zero in the wrap-around columns and the tail */
+    int64_t nq = grid_floats(g, k.vl);
+    float *dpad = grid_start(scratch, g);
+    memset(dpad, 0, sizeof(float) * nq * g->OCg);
+    for (int o = 0; o < g->OCg; o++)
+        for (int oh = 0; oh < g->H; oh++)
+            memcpy(dpad + o * nq + oh * Wp, dout + o * hw + (int64_t)oh * g->W,
+                   sizeof(float) * g->W);
+    k.dw_fn(dw, dpad, nq, scratch, plane_floats(g), offs, g->Cg, g->KH * g->KW, g->OCg, nq);
 }

@@ -49,4 +49,13 @@ void conv_direct_pack(float *wp, const float *w, bool flip, const conv_direct_ge
 void conv_direct_run(float *out, bool acc, const float *x, const float *wp, float *scratch,
                      const conv_direct_geom *g);
 
+/* Whether conv_direct_dw has a kernel for g (conv_direct_usable, and OCg a
+ * multiple of 4). */
+bool conv_direct_dw_usable(const conv_direct_geom *g);
+
+/* dw (OCg, Cg, KH, KW) += the weight gradient of one sample and group:
+ * dout (OCg, H, W) against x (Cg, H, W). */
+void conv_direct_dw(float *dw, const float *dout, const float *x, float *scratch,
+                    const conv_direct_geom *g);
+
 #endif

@@ -265,6 +265,8 @@ static void conv2d_backward(float *dx, bool dx_overwrite, float *dw, float *db, 
                             const float *w, const conv_dims *d) {
     int64_t ohw = (int64_t)d->OH * d->OW, hw = (int64_t)d->H * d->W;
     bool direct = conv_direct(d), same = conv_same(d);
+    conv_direct_geom dg = direct_geom(d);
+    bool dw_direct = same && conv_direct_dw_usable(&dg);
     if (dx && same) {
         /* dx = conv(dout, flipped w): one sgemm with K = OCg*KH*KW straight
          * into dx, instead of a K = OCg sgemm into dcol and a col2im pass */
@@ -292,7 +294,9 @@ static void conv2d_backward(float *dx, bool dx_overwrite, float *dw, float *db, 
                         s += r[i];
                     db[gi * d->OCg + o] += s;
                 }
-            if (dw) {
+            if (dw && same && dw_direct) {
+                conv_direct_dw(dw + (int64_t)gi * d->OCg * d->Kg, dog, xg, col, &dg);
+            } else if (dw) {
                 const float *src = xg;
                 if (!direct) {
                     im2col(col, xg, d);
