@@ -13,6 +13,12 @@
 #include <stdint.h>
 #include <string.h>
 
+/* For the loops over these functions: gcc compiles the function for
+ * AVX-512, AVX2 and the baseline and picks one at load time (the default
+ * build targets plain x86-64). No FMA contraction (CMakeLists.txt), so every
+ * version gives the same bits. */
+#define HEED_SIMD_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+
 /* e^x; exactly 0 below -87 (so masked -inf scores give 0 probability),
  * inputs above 88 are clamped. */
 static inline float fast_expf(float x) {
