@@ -5,6 +5,7 @@
 #include "core/optim.h"
 
 #include "core/check.h"
+#include "core/fastmath.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -32,9 +33,9 @@ void adam_state_free(adam_state *s) {
 
 /* The update of PyTorch's single-tensor Adam/AdamW, element by element, so
  * heed and torch agree to rounding. */
-static void adam_update(float *p, float *m, float *v, const float *g, int64_t n, float lr, float wd,
-                        bool decoupled, float b1, float b2, float eps, float bc1, float bc2_sqrt,
-                        float grad_scale) {
+HEED_SIMD_CLONES static void adam_update(float *p, float *m, float *v, const float *g, int64_t n,
+                                         float lr, float wd, bool decoupled, float b1, float b2,
+                                         float eps, float bc1, float bc2_sqrt, float grad_scale) {
     float step_size = lr / bc1;
     float decay = decoupled ? 1.0f - lr * wd : 1.0f;
     float l2 = decoupled ? 0.0f : wd;
