@@ -29,21 +29,7 @@ __attribute__((target("avx2,fma"))) static inline float hsum256(__m256 v) {
 #define BCAST(p) _mm512_set1_ps(*(p))
 #define FMA(a, b, c) _mm512_fmadd_ps((a), (b), (c))
 #define ZERO() _mm512_setzero_ps()
-#include "core/conv_direct_kernel.h"
-#undef KERNEL
-#undef KERNEL_DW
-#undef JT
-#undef HSUM
-#undef TARGET
-#undef VEC
-#undef VL
-#undef OB
-#undef NV
-#undef LOAD
-#undef STORE
-#undef BCAST
-#undef FMA
-#undef ZERO
+#include "core/conv_direct_kernel.h" /* undefines the parameters */
 
 #define KERNEL conv_tile_avx2
 #define KERNEL_DW conv_dw_tile_avx2
@@ -59,21 +45,7 @@ __attribute__((target("avx2,fma"))) static inline float hsum256(__m256 v) {
 #define BCAST(p) _mm256_broadcast_ss(p)
 #define FMA(a, b, c) _mm256_fmadd_ps((a), (b), (c))
 #define ZERO() _mm256_setzero_ps()
-#include "core/conv_direct_kernel.h"
-#undef KERNEL
-#undef KERNEL_DW
-#undef JT
-#undef HSUM
-#undef TARGET
-#undef VEC
-#undef VL
-#undef OB
-#undef NV
-#undef LOAD
-#undef STORE
-#undef BCAST
-#undef FMA
-#undef ZERO
+#include "core/conv_direct_kernel.h" /* undefines the parameters */
 
 typedef void (*tile_fn)(float *ofull, int64_t ld, const float *xpad, int64_t plane, const float *wp,
                         const int *offs, int Cg, int KK, int OCg, int64_t nq);

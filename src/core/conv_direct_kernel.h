@@ -104,3 +104,19 @@ __attribute__((target(TARGET))) static void KERNEL_DW(float *dw, const float *dp
         }
     }
 }
+
+/* The parameters, for the next instruction set's include. */
+#undef KERNEL
+#undef KERNEL_DW
+#undef JT
+#undef HSUM
+#undef TARGET
+#undef VEC
+#undef VL
+#undef OB
+#undef NV
+#undef LOAD
+#undef STORE
+#undef BCAST
+#undef FMA
+#undef ZERO

@@ -170,6 +170,20 @@ static void flip_kernel(float *wf, const float *w, const conv_dims *d) {
             }
 }
 
+/* out (OCg, ohw) = b per row, or with `acc` += b: the bias goes in first,
+ * and the conv then adds onto it. */
+static void bias_fill(float *out, const float *b, bool acc, int OCg, int64_t ohw) {
+    for (int o = 0; o < OCg; o++) {
+        float *r = out + (int64_t)o * ohw;
+        if (acc)
+            for (int64_t i = 0; i < ohw; i++)
+                r[i] += b[o];
+        else
+            for (int64_t i = 0; i < ohw; i++)
+                r[i] = b[o];
+    }
+}
+
 static conv_direct_geom direct_geom(const conv_dims *d) {
     return (conv_direct_geom){d->Cg, d->OCg, d->H, d->W, d->KH, d->KW, d->pad, d->dil};
 }
@@ -195,16 +209,7 @@ static void conv2d_forward_direct(float *out, float *scratch, const float *x, co
         for (int gi = 0; gi < d->groups; gi++) {
             float *og = out + ((int64_t)n * d->OC + (int64_t)gi * d->OCg) * ohw;
             if (b)
-                for (int o = 0; o < d->OCg; o++) {
-                    float bo = b[gi * d->OCg + o];
-                    float *r = og + (int64_t)o * ohw;
-                    if (acc)
-                        for (int64_t i = 0; i < ohw; i++)
-                            r[i] += bo;
-                    else
-                        for (int64_t i = 0; i < ohw; i++)
-                            r[i] = bo;
-                }
+                bias_fill(og, b + gi * d->OCg, acc, d->OCg, ohw);
             conv_direct_run(og, acc || b, x + ((int64_t)n * d->C + (int64_t)gi * d->Cg) * hw,
                             wp + packed * gi, work, &g);
         }
@@ -239,16 +244,7 @@ static void conv2d_forward(float *out, float *col, const float *x, const float *
             float beta = acc ? 1.0f : 0.0f;
             if (b) {
                 /* the bias as sgemm's C: saves OpenBLAS's zeroing pass */
-                for (int o = 0; o < d->OCg; o++) {
-                    float bo = b[gi * d->OCg + o];
-                    float *r = og + (int64_t)o * ohw;
-                    if (acc)
-                        for (int64_t i = 0; i < ohw; i++)
-                            r[i] += bo;
-                    else
-                        for (int64_t i = 0; i < ohw; i++)
-                            r[i] = bo;
-                }
+                bias_fill(og, b + gi * d->OCg, acc, d->OCg, ohw);
                 beta = 1.0f;
             }
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, d->OCg, (int)ohw, d->Kg, 1.0f,
