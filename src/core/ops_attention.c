@@ -3,10 +3,13 @@
  * self-attention with its q, k, v projections fused into one product.
  *
  * Heads are views, not copies: head h of q (B, T, ldq) is the T x HS matrix
- * at q + b*T*ldq + h*HS with leading dimension ldq, which cblas_sgemm takes
- * as is. So the forward is, per (b, h), one sgemm for the scores, a masked
- * softmax in place, and one sgemm for the output; the backward is four
- * sgemms. op_attention has q, k, v of their own (ld = C); op_self_attention
+ * at q + b*T*ldq + h*HS with leading dimension ldq. So the forward is, per
+ * (b, h), one product for the scores, a masked softmax in place, and one
+ * product for the output; the backward is four products. These are small
+ * (64 x 64 x 32 for the benchmark Transformer) and run through small_gemm,
+ * at about twice OpenBLAS's rate on them; the k (and, backward, v) of the
+ * head is transposed into scratch first, since small_gemm reads B (K, N) in
+ * rows. op_attention has q, k, v of their own (ld = C); op_self_attention
  * computes them as the column blocks of one (B*T, 3C) product (ld = 3C), so
  * x is read once, and the backward writes their gradients into one (B*T, 3C)
  * buffer that two sgemms turn into dx and d[wq; wk; wv].
@@ -16,6 +19,7 @@
 #include "core/check.h"
 #include "core/fastmath.h"
 #include "core/rng.h"
+#include "core/small_gemm.h"
 
 #include <cblas.h>
 #include <math.h>
@@ -115,10 +119,10 @@ ATT_CLONES static void dropout_block(float *dst, const float *src, const uint8_t
 }
 
 /* out (B, T, ldo), probs (B, NH, T, S); q (B, T, ldq), k (B, S, ldk),
- * v (B, S, ldv); mask (B, S) or NULL; scratch (T, S) */
-static void attention_forward(float *out, float *probs, float *scratch, const uint8_t *keep,
-                              float keep_scale, const float *q, const float *k, const float *v,
-                              const float *mask, const attn_dims *d) {
+ * v (B, S, ldv); mask (B, S) or NULL; scratch (T, S); kt (HS, S) */
+static void attention_forward(float *out, float *probs, float *scratch, float *kt,
+                              const uint8_t *keep, float keep_scale, const float *q, const float *k,
+                              const float *v, const float *mask, const attn_dims *d) {
     int T = d->T, S = d->S, NH = d->NH, HS = d->C / NH;
     float scale = 1.0f / sqrtf((float)HS);
     for (int b = 0; b < d->B; b++) {
@@ -128,8 +132,8 @@ static void attention_forward(float *out, float *probs, float *scratch, const ui
             const float *k_bh = k + (size_t)b * S * d->ldk + h * HS;
             const float *v_bh = v + (size_t)b * S * d->ldv + h * HS;
             float *p_bh = probs + ((size_t)b * NH + h) * T * S;
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, S, HS, scale, q_bh, d->ldq,
-                        k_bh, d->ldk, 0.0f, p_bh, S);
+            small_transpose(kt, k_bh, S, HS, d->ldk);
+            small_gemm(false, T, S, HS, scale, q_bh, d->ldq, kt, S, false, p_bh, S);
             softmax_block(p_bh, mask_b, T, S);
             const float *pv = p_bh;
             if (keep) {
@@ -137,18 +141,18 @@ static void attention_forward(float *out, float *probs, float *scratch, const ui
                               T * S);
                 pv = scratch;
             }
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, HS, S, 1.0f, pv, S, v_bh,
-                        d->ldv, 0.0f, out + (size_t)b * T * d->ldo + h * HS, d->ldo);
+            small_gemm(false, T, HS, S, 1.0f, pv, S, v_bh, d->ldv, false,
+                       out + (size_t)b * T * d->ldo + h * HS, d->ldo);
         }
     }
 }
 
-/* dq, dk, dv += (or, with beta_* 0, =) the gradients of q, k, v (laid out
+/* dq, dk, dv += (or, with set_* true, =) the gradients of q, k, v (laid out
  * as q, k, v); any may be NULL. For each (b, h) the writes go dv, dq, dk, so
  * one buffer behind several of them is right when only the first written
- * has beta 0. dp is (T, S) scratch. */
-static void attention_backward(float *dq, float *dk, float *dv, float beta_q, float beta_k,
-                               float beta_v, float *dp, const float *dout, const float *probs,
+ * is set. dp (T, S) and vt (HS, S) are scratch. */
+static void attention_backward(float *dq, float *dk, float *dv, bool set_q, bool set_k, bool set_v,
+                               float *dp, float *vt, const float *dout, const float *probs,
                                const uint8_t *keep, float keep_scale, const float *q,
                                const float *k, const float *v, const attn_dims *d) {
     int T = d->T, S = d->S, NH = d->NH, HS = d->C / NH;
@@ -168,22 +172,19 @@ static void attention_backward(float *dq, float *dk, float *dv, float beta_q, fl
                     dropout_block(dp, p_bh, keep_bh, keep_scale, T * S);
                     pv = dp;
                 }
-                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, S, HS, T, 1.0f, pv, S, dout_bh,
-                            d->ldo, beta_v, dv + vo, ldv);
+                small_gemm(true, S, HS, T, 1.0f, pv, S, dout_bh, d->ldo, !set_v, dv + vo, ldv);
             }
             if (!dq && !dk)
                 continue;
             /* dp (T,S) = dout (T,HS) @ v^T (HS,S) */
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, S, HS, 1.0f, dout_bh, d->ldo,
-                        v + vo, ldv, 0.0f, dp, S);
+            small_transpose(vt, v + vo, S, HS, ldv);
+            small_gemm(false, T, S, HS, 1.0f, dout_bh, d->ldo, vt, S, false, dp, S);
             /* through dropout, then softmax: ds = p * (dp - sum(dp * p)), times scale */
             softmax_block_backward(dp, p_bh, keep_bh, keep_scale, scale, T, S);
             if (dq) /* dq (T,HS) += ds (T,S) @ k (S,HS) */
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, HS, S, 1.0f, dp, S,
-                            k + ko, ldk, beta_q, dq + qo, ldq);
+                small_gemm(false, T, HS, S, 1.0f, dp, S, k + ko, ldk, !set_q, dq + qo, ldq);
             if (dk) /* dk (S,HS) += ds^T (S,T) @ q (T,HS) */
-                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, S, HS, T, 1.0f, dp, S, q + qo,
-                            ldq, beta_k, dk + ko, ldk);
+                small_gemm(true, S, HS, T, 1.0f, dp, S, q + qo, ldq, !set_k, dk + ko, ldk);
         }
     }
 }
@@ -204,6 +205,7 @@ typedef struct attn_core {
     tensor *out, *probs;
     uint8_t *keep;  /* (B, NH, T, S), or NULL */
     float *scratch; /* (T, S) */
+    float *kt;      /* (HS, S): k, then v, of one head transposed */
     float keep_scale;
 } attn_core;
 
@@ -219,8 +221,9 @@ static attn_core attention_run(graph *g, const float *q, const float *k, const f
         attention_draw_keep(g, r.keep, p_drop, d->B, d->NH, d->T, d->S);
     }
     r.scratch = arena_alloc(a, sizeof(float) * (size_t)d->T * d->S);
+    r.kt = arena_alloc(a, sizeof(float) * (size_t)(d->C / d->NH) * d->S);
     r.keep_scale = dropout ? 1.0f / (1.0f - p_drop) : 1.0f;
-    attention_forward(r.out->data, r.probs->data, r.scratch, r.keep, r.keep_scale, q, k, v,
+    attention_forward(r.out->data, r.probs->data, r.scratch, r.kt, r.keep, r.keep_scale, q, k, v,
                       mask ? mask->data : NULL, d);
     return r;
 }
@@ -236,12 +239,12 @@ typedef struct attention_ctx {
 static void attention_backward_entry(void *p) {
     attention_ctx *c = p;
     /* claimed in the order each (b, h) block is written: v, q, k */
-    float beta_v = graph_grad_claim(c->v) ? 0.0f : 1.0f;
-    float beta_q = graph_grad_claim(c->q) ? 0.0f : 1.0f;
-    float beta_k = graph_grad_claim(c->k) ? 0.0f : 1.0f;
-    attention_backward(c->q->grad, c->k->grad, c->v->grad, beta_q, beta_k, beta_v, c->core.scratch,
-                       c->core.out->grad, c->core.probs->data, c->core.keep, c->core.keep_scale,
-                       c->q->data, c->k->data, c->v->data, &c->d);
+    bool set_v = graph_grad_claim(c->v);
+    bool set_q = graph_grad_claim(c->q);
+    bool set_k = graph_grad_claim(c->k);
+    attention_backward(c->q->grad, c->k->grad, c->v->grad, set_q, set_k, set_v, c->core.scratch,
+                       c->core.kt, c->core.out->grad, c->core.probs->data, c->core.keep,
+                       c->core.keep_scale, c->q->data, c->k->data, c->v->data, &c->d);
 }
 
 tensor *op_attention(graph *g, tensor *q, tensor *k, tensor *v, const tensor *mask, int NH,
@@ -291,8 +294,8 @@ static void self_attention_backward_entry(void *p) {
     int C = d->C, C3 = 3 * C;
     int64_t N = (int64_t)d->B * d->T;
     float *dqkv = c->dqkv;
-    /* every (b, h) block of dq, dk, dv is written once: beta 0, no zero-fill */
-    attention_backward(dqkv, dqkv + C, dqkv + 2 * C, 0.0f, 0.0f, 0.0f, c->core.scratch,
+    /* every (b, h) block of dq, dk, dv is written once: set, no zero-fill */
+    attention_backward(dqkv, dqkv + C, dqkv + 2 * C, true, true, true, c->core.scratch, c->core.kt,
                        c->core.out->grad, c->core.probs->data, c->core.keep, c->core.keep_scale,
                        c->qkv, c->qkv + C, c->qkv + 2 * C, d);
     if (c->w[0]->grad || c->w[1]->grad || c->w[2]->grad) {
