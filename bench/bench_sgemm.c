@@ -6,9 +6,11 @@
  *
  *   bench_sgemm [--threads 1] [--seconds 0.3] [--clock cpu|wall]
  *
- * The per-head attention shapes are also timed through small_gemm (with the
- * transpose of B that attention does for q @ k^T counted in), as
- * "small_gemm_gflops".
+ * The per-head attention products and the recurrent step products of the
+ * LSTM and GRU are also timed through small_gemm (with the transpose of B
+ * that attention does for q @ k^T counted in), as "small_gemm_gflops"; the
+ * recurrent weights are transposed once per sequence, so those are timed
+ * as the plain products they become.
  *
  * Each shape is repeated for 5 rounds of `seconds`/5; the figure is the best
  * round (the least disturbed by other work), on random data (zeros can run
@@ -41,7 +43,7 @@ typedef struct shape {
     const char *what;
     int M, N, K;
     bool ta, tb;
-    bool head; /* a per-head attention product: small_gemm too */
+    bool small; /* a product heed runs through small_gemm: timed that way too */
 } shape;
 
 /* one product of s through cblas_sgemm, or small_gemm (bt: scratch for B^T) */
@@ -110,6 +112,10 @@ int main(int argc, char **argv) {
         {"vit head scores", 50, 50, 16, false, true, true},
         {"vit head out", 50, 16, 50, false, false, true},
         {"vit head dv", 50, 16, 50, true, false, true},
+        {"lstm step", 64, 512, 128, false, false, true},
+        {"lstm step dh", 64, 128, 512, false, false, true},
+        {"gru step", 64, 384, 128, false, false, true},
+        {"gru step dh", 64, 128, 384, false, false, true},
     };
     size_t max_elems = 4096 * 4096;
     float *a = xaligned_alloc(64, sizeof(float) * max_elems);
@@ -130,7 +136,7 @@ int main(int argc, char **argv) {
         printf("{\"shape\": \"%s\", \"M\": %d, \"N\": %d, \"K\": %d, \"threads\": %d, "
                "\"gflops\": %.1f",
                s->what, s->M, s->N, s->K, threads, r);
-        if (s->head)
+        if (s->small)
             printf(", \"small_gemm_gflops\": %.1f", gflops(s, true, a, b, c, bt, seconds));
         printf("}\n");
     }

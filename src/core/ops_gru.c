@@ -10,8 +10,8 @@
 
 #include "core/check.h"
 #include "core/ops_rnn_common.h"
+#include "core/small_gemm.h"
 
-#include <cblas.h>
 #include <string.h>
 
 typedef struct gru_ctx {
@@ -20,6 +20,7 @@ typedef struct gru_ctx {
     float *hn;    /* (B, T, H) W_hn h + b_hn of each step */
     float *hprev; /* (B, T, H) state h each step read */
     float *hp;    /* (B, 3H) forward scratch: W_hh h + b_hh of one step */
+    float *whh_t; /* (H, 3H) w_hh transposed, for the forward */
     float *dgi;   /* (B, T, 3H) backward: d(input projection) */
     float *dgh;   /* (B, T, 3H) backward: d(recurrent projection) */
     float *dh;    /* (B, H) backward: gradient reaching the state */
@@ -84,8 +85,8 @@ static void gru_forward(gru_ctx *k, float *out, float *h) {
             memcpy(k->hp + (size_t)b * H3, k->io.b_hh->data, sizeof(float) * H3);
         }
         if (s > 0)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, H3, H, 1.0f,
-                        k->hprev + (size_t)t * H, T * H, k->io.w_hh->data, H, 1.0f, k->hp, H3);
+            small_gemm(false, B, H3, H, 1.0f, k->hprev + (size_t)t * H, T * H, k->whh_t, H3, true,
+                       k->hp, H3);
         for (int b = 0; b < B; b++) {
             size_t bt = (size_t)b * T + t;
             float *o_bt = out + bt * H;
@@ -120,8 +121,8 @@ static void gru_backward_entry(void *p) {
                               k->hprev + bt * H, dout + bt * H, H);
         }
         if (s > 0)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, H, H3, 1.0f,
-                        k->dgh + (size_t)t * H3, T * H3, k->io.w_hh->data, H, 1.0f, k->dh, H);
+            small_gemm(false, B, H, H3, 1.0f, k->dgh + (size_t)t * H3, T * H3, k->io.w_hh->data, H,
+                       true, k->dh, H);
     }
     rnn_weight_grads(k->io.x->grad, k->io.w_ih->grad, k->io.b_ih->grad, k->io.w_hh->grad,
                      k->io.b_hh->grad, k->dgi, k->dgh, k->io.x->data, k->hprev, k->io.w_ih->data,
@@ -143,6 +144,7 @@ tensor *op_gru(graph *g, tensor *x, const tensor *valid, tensor *w_ih, tensor *w
     k->hn = arena_alloc(a, nbth);
     k->hprev = arena_alloc(a, nbth);
     k->hp = arena_alloc(a, sizeof(float) * d.B * 3 * d.H);
+    k->whh_t = rnn_w_hh_transposed(g, w_hh, &d);
     float *h = arena_alloc(a, sizeof(float) * d.B * d.H);
     if (grad) {
         k->dgi = arena_alloc(a, 3 * nbth);

@@ -8,8 +8,8 @@
 
 #include "core/check.h"
 #include "core/ops_rnn_common.h"
+#include "core/small_gemm.h"
 
-#include <cblas.h>
 #include <string.h>
 
 typedef struct lstm_ctx {
@@ -18,6 +18,7 @@ typedef struct lstm_ctx {
     float *hprev;   /* (B, T, H) state h each step read */
     float *cprev;   /* (B, T, H) state c each step read */
     float *tanh_c;  /* (B, T, H) tanh of the new c */
+    float *whh_t;   /* (H, 4H) w_hh transposed, for the forward */
     float *dgates;  /* (B, T, 4H) backward scratch: d(pre-activation) */
     float *dh, *dc; /* (B, H) backward scratch: gradient reaching the state */
 } lstm_ctx;
@@ -79,9 +80,8 @@ static void lstm_forward(lstm_ctx *k, float *out, float *h, float *c) {
         }
         /* the first step reads the zero state: nothing to add */
         if (s > 0)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, H4, H, 1.0f,
-                        k->hprev + (size_t)t * H, T * H, k->io.w_hh->data, H, 1.0f,
-                        k->gates + (size_t)t * H4, T * H4);
+            small_gemm(false, B, H4, H, 1.0f, k->hprev + (size_t)t * H, T * H, k->whh_t, H4, true,
+                       k->gates + (size_t)t * H4, T * H4);
         for (int b = 0; b < B; b++) {
             size_t bt = (size_t)b * T + t;
             float *o_bt = out + bt * H;
@@ -119,8 +119,8 @@ static void lstm_backward_entry(void *p) {
         /* dh (B, H) += dgates_t (B, 4H) @ w_hh (4H, H); the first step's
          * state is the constant 0 */
         if (s > 0)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, H, H4, 1.0f,
-                        k->dgates + (size_t)t * H4, T * H4, k->io.w_hh->data, H, 1.0f, k->dh, H);
+            small_gemm(false, B, H, H4, 1.0f, k->dgates + (size_t)t * H4, T * H4, k->io.w_hh->data,
+                       H, true, k->dh, H);
     }
     rnn_weight_grads(k->io.x->grad, k->io.w_ih->grad, k->io.b_ih->grad, k->io.w_hh->grad,
                      k->io.b_hh->grad, k->dgates, k->dgates, k->io.x->data, k->hprev,
@@ -142,6 +142,7 @@ tensor *op_lstm(graph *g, tensor *x, const tensor *valid, tensor *w_ih, tensor *
     k->hprev = arena_alloc(a, nbth);
     k->cprev = arena_alloc(a, nbth);
     k->tanh_c = arena_alloc(a, nbth);
+    k->whh_t = rnn_w_hh_transposed(g, w_hh, &d);
     float *h = arena_alloc(a, sizeof(float) * d.B * d.H);
     float *c = arena_alloc(a, sizeof(float) * d.B * d.H);
     if (grad) {

@@ -6,6 +6,8 @@
 
 #include "core/check.h"
 
+#include "core/small_gemm.h"
+
 #include <cblas.h>
 #include <string.h>
 
@@ -82,4 +84,11 @@ void rnn_weight_grads(float *dx, float *dw_ih, float *db_ih, float *dw_hh, float
                     1.0f, dw_hh, H);
     if (db_hh)
         column_sums(db_hh, dgh, N, GH);
+}
+
+float *rnn_w_hh_transposed(graph *g, const tensor *w_hh, const rnn_dims *d) {
+    int GH = d->G * d->H;
+    float *t = arena_alloc(graph_arena(g), sizeof(float) * (size_t)GH * d->H);
+    small_transpose(t, w_hh->data, GH, d->H, d->H);
+    return t;
 }

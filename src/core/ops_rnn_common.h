@@ -65,6 +65,12 @@ void rnn_weight_grads(float *dx, float *dw_ih, float *db_ih, float *dw_hh, float
                       const float *dgi, const float *dgh, const float *x, const float *hprev,
                       const float *w_ih, const rnn_dims *d);
 
+/* The recurrent step products, h (B, H) @ w_hh^T and dgates (B, G*H) @
+ * w_hh, run through small_gemm (two to three times OpenBLAS's rate on these
+ * shapes: OpenBLAS packs the same w_hh again at every step). The forward
+ * reads w_hh^T (H, G*H), transposed once per sequence into the arena. */
+float *rnn_w_hh_transposed(graph *g, const tensor *w_hh, const rnn_dims *d);
+
 /* True when row b is a real token at t (valid NULL: always). */
 static inline bool rnn_valid(const int32_t *valid, int T, int b, int t) {
     return !valid || valid[(int64_t)b * T + t] != 0;
