@@ -33,15 +33,10 @@ static inline float tanh_approx(float x) {
     return ax < 0.625f ? small : big;
 }
 
-/* The loops below are cloned for AVX-512 and AVX2 so they run 16 or 8 wide
- * where the CPU allows, while the binary still runs on any x86-64. FMA
- * contraction is off (CMakeLists.txt), so every clone gives the same bits. */
-#define ACT_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-
 /* ---- relu ------------------------------------------------------------- */
 
 /* out (N) = max(x, 0) */
-ACT_CLONES static void relu_forward(float *out, const float *x, int64_t n) {
+HEED_SIMD_CLONES static void relu_forward(float *out, const float *x, int64_t n) {
     for (int64_t i = 0; i < n; i++)
         out[i] = x[i] > 0.0f ? x[i] : 0.0f;
 }
@@ -61,14 +56,14 @@ ACT_CLONES static void relu_forward(float *out, const float *x, int64_t n) {
     } while (0)
 
 /* dx (N) (+)= dout where x > 0 (0 at x == 0, as PyTorch) */
-ACT_CLONES static void relu_backward(float *dx, const float *dout, const float *x, int64_t n,
-                                     bool acc) {
+HEED_SIMD_CLONES static void relu_backward(float *dx, const float *dout, const float *x, int64_t n,
+                                           bool acc) {
     ACT_STORE(dx, x[i] > 0.0f ? dout[i] : 0.0f, acc);
 }
 
 /* ---- gelu, exact: x * Phi(x) ------------------------------------------ */
 
-ACT_CLONES static void gelu_erf_forward(float *out, const float *x, int64_t n) {
+HEED_SIMD_CLONES static void gelu_erf_forward(float *out, const float *x, int64_t n) {
     for (int64_t i = 0; i < n; i++)
         out[i] = 0.5f * x[i] * (1.0f + fast_erff(x[i] * GELU_INV_SQRT_2));
 }
@@ -80,8 +75,8 @@ static inline float gelu_erf_grad(float x) {
     return cdf + x * pdf;
 }
 
-ACT_CLONES static void gelu_erf_backward(float *dx, const float *dout, const float *x, int64_t n,
-                                         bool acc) {
+HEED_SIMD_CLONES static void gelu_erf_backward(float *dx, const float *dout, const float *x,
+                                               int64_t n, bool acc) {
     ACT_STORE(dx, dout[i] * gelu_erf_grad(x[i]), acc);
 }
 
@@ -89,7 +84,7 @@ ACT_CLONES static void gelu_erf_backward(float *dx, const float *dout, const flo
 
 /* 0.5 x (1 + tanh(u)) is x * sigmoid(2u): one exp, and no cancellation in
  * 1 + tanh(u) for negative x. u = sqrt(2/pi) (x + 0.044715 x^3). */
-ACT_CLONES static void gelu_tanh_forward(float *out, const float *x, int64_t n) {
+HEED_SIMD_CLONES static void gelu_tanh_forward(float *out, const float *x, int64_t n) {
     for (int64_t i = 0; i < n; i++) {
         float u = GELU_SQRT_2_OVER_PI * (x[i] + GELU_CUBIC * x[i] * x[i] * x[i]);
         out[i] = x[i] / (1.0f + fast_expf(-2.0f * u));
@@ -105,21 +100,21 @@ static inline float gelu_tanh_grad(float x) {
     return s + 2.0f * x * s * (1.0f - s) * du;
 }
 
-ACT_CLONES static void gelu_tanh_backward(float *dx, const float *dout, const float *x, int64_t n,
-                                          bool acc) {
+HEED_SIMD_CLONES static void gelu_tanh_backward(float *dx, const float *dout, const float *x,
+                                                int64_t n, bool acc) {
     ACT_STORE(dx, dout[i] * gelu_tanh_grad(x[i]), acc);
 }
 
 /* ---- tanh ------------------------------------------------------------- */
 
-ACT_CLONES static void tanh_forward(float *out, const float *x, int64_t n) {
+HEED_SIMD_CLONES static void tanh_forward(float *out, const float *x, int64_t n) {
     for (int64_t i = 0; i < n; i++)
         out[i] = tanh_approx(x[i]);
 }
 
 /* dx (N) (+)= dout (1 - out^2) */
-ACT_CLONES static void tanh_backward(float *dx, const float *dout, const float *out, int64_t n,
-                                     bool acc) {
+HEED_SIMD_CLONES static void tanh_backward(float *dx, const float *dout, const float *out,
+                                           int64_t n, bool acc) {
     ACT_STORE(dx, dout[i] * (1.0f - out[i] * out[i]), acc);
 }
 
@@ -127,14 +122,14 @@ ACT_CLONES static void tanh_backward(float *dx, const float *dout, const float *
 
 /* fast_expf clamps its argument, so |x| > 87 saturates instead of giving
  * inf / inf. */
-ACT_CLONES static void sigmoid_forward(float *out, const float *x, int64_t n) {
+HEED_SIMD_CLONES static void sigmoid_forward(float *out, const float *x, int64_t n) {
     for (int64_t i = 0; i < n; i++)
         out[i] = 1.0f / (1.0f + fast_expf(-x[i]));
 }
 
 /* dx (N) (+)= dout out (1 - out) */
-ACT_CLONES static void sigmoid_backward(float *dx, const float *dout, const float *out, int64_t n,
-                                        bool acc) {
+HEED_SIMD_CLONES static void sigmoid_backward(float *dx, const float *dout, const float *out,
+                                              int64_t n, bool acc) {
     ACT_STORE(dx, dout[i] * out[i] * (1.0f - out[i]), acc);
 }
 

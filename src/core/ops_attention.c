@@ -32,11 +32,8 @@ typedef struct attn_dims {
     int ldq, ldk, ldv, ldo;
 } attn_dims;
 
-/* The softmax loops are cloned for AVX-512 and AVX2 (16- or 8-wide
- * fast_expf) where the CPU allows, while the binary still runs on any
- * x86-64. Reductions keep ATT_LANES partial sums combined in a fixed order,
- * so results do not depend on the vector width. */
-#define ATT_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+/* Reductions keep ATT_LANES partial sums combined in a fixed order, so the
+ * results do not depend on which clone (vector width) runs. */
 enum { ATT_LANES = 8 };
 
 static inline float lanes_combine(const float *s) {
@@ -46,7 +43,7 @@ static inline float lanes_combine(const float *s) {
 /* p (T, S) = softmax over each row of p + mask, in place; mask (S) or NULL
  * (the 1/sqrt(HS) scale is the scores sgemm's alpha); all-masked rows
  * become 0. Separate simple loops: each vectorises. */
-ATT_CLONES static void softmax_block(float *p, const float *mask, int T, int S) {
+HEED_SIMD_CLONES static void softmax_block(float *p, const float *mask, int T, int S) {
     for (int t = 0; t < T; t++) {
         float *row = p + (size_t)t * S;
         if (mask)
@@ -88,8 +85,8 @@ ATT_CLONES static void softmax_block(float *p, const float *mask, int T, int S) 
 
 /* dp (T, S) = scale * p * (d - <d, p>) per row, where d is dp itself, or,
  * with dropout, dp where keep and 0 elsewhere, times keep_scale. */
-ATT_CLONES static void softmax_block_backward(float *dp, const float *p, const uint8_t *keep,
-                                              float keep_scale, float scale, int T, int S) {
+HEED_SIMD_CLONES static void softmax_block_backward(float *dp, const float *p, const uint8_t *keep,
+                                                    float keep_scale, float scale, int T, int S) {
     for (int t = 0; t < T; t++) {
         float *d = dp + (size_t)t * S;
         const float *pt = p + (size_t)t * S;
@@ -112,8 +109,8 @@ ATT_CLONES static void softmax_block_backward(float *dp, const float *p, const u
 }
 
 /* dst (n) = src where keep, else 0, times keep_scale */
-ATT_CLONES static void dropout_block(float *dst, const float *src, const uint8_t *keep,
-                                     float keep_scale, int n) {
+HEED_SIMD_CLONES static void dropout_block(float *dst, const float *src, const uint8_t *keep,
+                                           float keep_scale, int n) {
     for (int i = 0; i < n; i++)
         dst[i] = keep[i] ? src[i] * keep_scale : 0.0f;
 }
@@ -280,7 +277,8 @@ typedef struct self_attention_ctx {
 } self_attention_ctx;
 
 /* db (n) += column sums of g (rows, ld) */
-ATT_CLONES static void column_sums_add(float *db, const float *g, int64_t rows, int n, int ld) {
+HEED_SIMD_CLONES static void column_sums_add(float *db, const float *g, int64_t rows, int n,
+                                             int ld) {
     for (int64_t r = 0; r < rows; r++) {
         const float *row = g + r * ld;
         for (int i = 0; i < n; i++)

@@ -15,6 +15,7 @@
 #include "core/ops_vision.h"
 
 #include "core/check.h"
+#include "core/fastmath.h"
 
 #include <math.h>
 
@@ -27,8 +28,6 @@ typedef struct bn_dims {
  * partial sums combined in a fixed order (gcc vectorises them without
  * reassociating); the planes of a channel are then added in double. */
 enum { BN_LANES = 8 };
-
-#define BN_CLONES __attribute__((target_clones("avx2", "default")))
 
 static inline double lanes_combine(const float *s) {
     return (double)(((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7])));
@@ -83,8 +82,8 @@ static inline void row_sums_grad(const float *d, const float *x, float m, int64_
 /* mean, rstd (C) of x (B, C, HW) over (B, HW); var_unbiased (C) too. Two
  * passes (mean first) rather than E[x^2] - m^2, which cancels when
  * |mean| >> std. */
-BN_CLONES static void bn_batch_stats(float *mean, float *rstd, float *var_unbiased, const float *x,
-                                     const bn_dims *d, float eps) {
+HEED_SIMD_CLONES static void bn_batch_stats(float *mean, float *rstd, float *var_unbiased,
+                                            const float *x, const bn_dims *d, float eps) {
     int64_t N = (int64_t)d->B * d->HW;
     for (int c = 0; c < d->C; c++) {
         double s = 0.0;
@@ -110,8 +109,9 @@ BN_CLONES static void bn_batch_stats(float *mean, float *rstd, float *var_unbias
 }
 
 /* out (B, C, HW) = (x - mean) * rstd * w + b, per channel */
-BN_CLONES static void bn_forward(float *out, const float *x, const float *mean, const float *rstd,
-                                 const float *w, const float *b, const bn_dims *d) {
+HEED_SIMD_CLONES static void bn_forward(float *out, const float *x, const float *mean,
+                                        const float *rstd, const float *w, const float *b,
+                                        const bn_dims *d) {
     for (int n = 0; n < d->B; n++)
         for (int c = 0; c < d->C; c++) {
             int64_t base = ((int64_t)n * d->C + c) * d->HW;
@@ -128,10 +128,10 @@ BN_CLONES static void bn_forward(float *out, const float *x, const float *mean, 
  *   eval:     dx += rstd dxhat        (the statistics are constants)
  *   dw += sum dout xhat,  db += sum dout.  dx, dw, db may be NULL; with
  *   dx_overwrite, dx = instead of +=. */
-BN_CLONES static void bn_backward(float *dx, bool dx_overwrite, float *dw, float *db,
-                                  const float *dout, const float *x, const float *mean,
-                                  const float *rstd, const float *w, const bn_dims *d,
-                                  bool batch_stats) {
+HEED_SIMD_CLONES static void bn_backward(float *dx, bool dx_overwrite, float *dw, float *db,
+                                         const float *dout, const float *x, const float *mean,
+                                         const float *rstd, const float *w, const bn_dims *d,
+                                         bool batch_stats) {
     int64_t N = (int64_t)d->B * d->HW;
     for (int c = 0; c < d->C; c++) {
         double sd = 0.0, sdx = 0.0; /* sum dout, sum dout * (x - mean) */

@@ -14,6 +14,7 @@
 #include "core/ops.h"
 
 #include "core/check.h"
+#include "core/fastmath.h"
 
 #include <math.h>
 
@@ -51,14 +52,11 @@ static inline float lanes_sum_sq_dev(const float *v, float m, int n) {
     return lanes_combine(s);
 }
 
-/* Cloned for AVX-512 and AVX2 where the CPU allows; same bits in each. */
-#define NORM_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-
 /* out (R, C) = (x - mean) * rstd * w + b; mean, rstd (R) saved when not
  * NULL (eval mode needs no backward). */
-NORM_CLONES static void layer_norm_forward(float *out, float *mean, float *rstd, const float *x,
-                                           const float *w, const float *b, int64_t rows, int C,
-                                           float eps) {
+HEED_SIMD_CLONES static void layer_norm_forward(float *out, float *mean, float *rstd,
+                                                const float *x, const float *w, const float *b,
+                                                int64_t rows, int C, float eps) {
     float inv_c = 1.0f / (float)C;
     for (int64_t r = 0; r < rows; r++) {
         const float *xr = x + r * C;
@@ -79,9 +77,10 @@ NORM_CLONES static void layer_norm_forward(float *out, float *mean, float *rstd,
  *   dw (C)    += sum over rows of n dout
  *   db (C)    += sum over rows of dout
  * Any of dx, dw, db may be NULL. */
-NORM_CLONES static void layer_norm_backward(float *dx, float *dw, float *db, const float *dout,
-                                            const float *x, const float *w, const float *mean,
-                                            const float *rstd, int64_t rows, int C, bool acc_dx) {
+HEED_SIMD_CLONES static void layer_norm_backward(float *dx, float *dw, float *db, const float *dout,
+                                                 const float *x, const float *w, const float *mean,
+                                                 const float *rstd, int64_t rows, int C,
+                                                 bool acc_dx) {
     float inv_c = 1.0f / (float)C;
     for (int64_t r = 0; r < rows; r++) {
         const float *d = dout + r * C, *xr = x + r * C;

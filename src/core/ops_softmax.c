@@ -86,11 +86,6 @@ static inline float lanes_sum_exp(const float *v, float maxv, int n) {
     return lanes_combine(s);
 }
 
-/* The row kernels are cloned for AVX-512 and AVX2 (16- or 8-wide
- * fast_expf) where the CPU allows, while the binary still runs on any
- * x86-64; every clone gives the same bits. */
-#define SOFTMAX_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-
 /* out (C) = softmax(x + mask) (log-softmax when `as_log`), mask (C) or NULL.
  * Returns false, with out zeroed, when every entry is -inf. */
 static inline bool softmax_row_forward(float *out, const float *x, const float *mask, int C,
@@ -124,9 +119,9 @@ static inline bool softmax_row_forward(float *out, const float *x, const float *
 /* out (R, C) = (log-)softmax(x + mask[r / per_mask]); mask (R / per_mask, C)
  * or NULL. live (R), when not NULL, gets 0 for the rows that were entirely
  * -inf and 1 for the others. */
-SOFTMAX_CLONES static void softmax_forward(float *out, uint8_t *live, const float *x,
-                                           const float *mask, int64_t rows, int C, int64_t per_mask,
-                                           bool as_log) {
+HEED_SIMD_CLONES static void softmax_forward(float *out, uint8_t *live, const float *x,
+                                             const float *mask, int64_t rows, int C,
+                                             int64_t per_mask, bool as_log) {
     /* rows in groups that share a mask row: no division per row */
     for (int64_t r0 = 0, m = 0; r0 < rows; r0 += per_mask, m++) {
         const float *mr = mask ? mask + m * C : NULL;
@@ -155,8 +150,9 @@ static inline void log_softmax_row_backward(float *dx, const float *dy, const fl
 
 /* dx (R, C) += d(out)/dx^T dout; live (R) as written by softmax_forward
  * (only read for log-softmax, whose dead rows hold zeros, not -inf). */
-SOFTMAX_CLONES static void softmax_backward(float *dx, const float *dout, const float *out,
-                                            const uint8_t *live, int64_t rows, int C, bool as_log) {
+HEED_SIMD_CLONES static void softmax_backward(float *dx, const float *dout, const float *out,
+                                              const uint8_t *live, int64_t rows, int C,
+                                              bool as_log) {
     for (int64_t r = 0; r < rows; r++) {
         if (as_log) {
             if (live[r])
