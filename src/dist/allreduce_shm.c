@@ -89,12 +89,6 @@ static void shm_alloc(ring *r) {
     HEED_MPI_CHECK(MPI_Win_sync(r->shm_win));
 }
 
-/* t = x + t */
-HEED_SIMD_CLONES static void add_into(float *restrict t, const float *restrict x, int64_t m) {
-    for (int64_t i = 0; i < m; i++)
-        t[i] = x[i] + t[i];
-}
-
 /* own = own + t, and t = that: the sum goes to the buffer and to the half,
  * where the other ranks copy it from. */
 HEED_SIMD_CLONES static void add_publish(float *restrict own, float *restrict t, int64_t m) {
@@ -176,7 +170,8 @@ void ring_allreduce_shm(ring *r, float *buf, int64_t n) {
                 memcpy(t, (const float *)(r->shm_slot[(me + 1) % p] + half) + off,
                        sizeof(float) * (size_t)(b - a));
                 for (int j = 2; j < p; j++)
-                    add_into(t, (const float *)(r->shm_slot[(me + j) % p] + half) + off, b - a);
+                    ring_add(RING_TYPE_F32, t,
+                             r->shm_slot[(me + j) % p] + half + sizeof(float) * (size_t)off, b - a);
                 add_publish(buf + a, t, b - a);
             }
         }
