@@ -15,7 +15,17 @@
  * rank's backward), the time spent in the backward hook (posting, testing,
  * adding: CPU work of the reduction done between tape entries), the
  * all-gather of parameters, and the reduction of all buckets alone (after a
- * barrier: pure communication).
+ * barrier: pure communication). `exposed_ms` is the wait of the rank that
+ * finished backward last, per step (the minimum over ranks, averaged over
+ * steps): it waits for nobody's backward, only for the communication that
+ * backward did not hide.
+ *
+ * `--independent 1` is the ceiling to compare against: every rank trains
+ * alone (its own communicator, no gradient exchange, no synchronisation),
+ * under the same launch and binding, so what it loses against 1 rank is
+ * what the cores lose by running together (shared memory bandwidth,
+ * frequency, noisy neighbours). samples/s is then the sum of the ranks'
+ * own rates, and `slowest_samples_per_s` the slowest rank's times p.
  */
 #include "app/trainer.h"
 #include "core/check.h"
@@ -31,19 +41,37 @@
 
 void openblas_set_num_threads(int num_threads);
 
-static double mean_over_ranks(const comm *c, double x) {
+static double sum_over_ranks(const comm *c, double x) {
     double sum = 0;
     HEED_MPI_CHECK(MPI_Allreduce(&x, &sum, 1, MPI_DOUBLE, MPI_SUM, c->mpi));
-    return sum / c->size;
+    return sum;
+}
+
+static double mean_over_ranks(const comm *c, double x) {
+    return sum_over_ranks(c, x) / c->size;
+}
+
+static double min_over_ranks(const comm *c, double x) {
+    double lo = 0;
+    HEED_MPI_CHECK(MPI_Allreduce(&x, &lo, 1, MPI_DOUBLE, MPI_MIN, c->mpi));
+    return lo;
+}
+
+/* A communicator of this rank alone, for --independent. */
+static void comm_init_solo(comm *solo, const comm *world) {
+    MPI_Comm self;
+    HEED_MPI_CHECK(MPI_Comm_split(world->mpi, world->rank, 0, &self));
+    comm_init(solo, self);
+    HEED_MPI_CHECK(MPI_Comm_free(&self));
 }
 
 int main(int argc, char **argv) {
     int provided = 0;
     HEED_MPI_CHECK(MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided));
-    comm c;
-    comm_init(&c, MPI_COMM_WORLD);
+    comm world;
+    comm_init(&world, MPI_COMM_WORLD);
     int B = 64, steps = 6, warmup = 2, threads = 1, overlap = 1, bucket_kb = BUCKET_KB_DEFAULT;
-    int zero = 1, K = 10, C = 1, H = 28, W = 28;
+    int zero = 1, independent = 0, K = 10, C = 1, H = 28, W = 28;
     model_config cfg = model_config_default();
     cfg.dim = 192;
     cfg.depth = 12;
@@ -66,6 +94,8 @@ int main(int argc, char **argv) {
             bucket_kb = atoi(v);
         else if (!strcmp(k, "--zero"))
             zero = atoi(v);
+        else if (!strcmp(k, "--independent"))
+            independent = atoi(v);
         else if (!strcmp(k, "--image"))
             H = W = atoi(v);
         else if (!model_args_apply(&cfg, k, v))
@@ -74,6 +104,12 @@ int main(int argc, char **argv) {
     if (B < 1 || steps < 1 || warmup < 0 || bucket_kb < 0)
         HEED_DIE(HEED_EXIT_BAD_INPUT, "need --batch >= 1, --steps >= 1, --warmup >= 0, "
                                       "--bucket-kb >= 0");
+    /* tc: the ranks that train together (all of them, or this one alone). */
+    comm solo, *tc = &world;
+    if (independent) {
+        comm_init_solo(&solo, &world);
+        tc = &solo;
+    }
     openblas_set_num_threads(threads);
     data_shape shape = {.num_classes = K, .channels = C, .height = H, .width = W};
     char err[256];
@@ -85,10 +121,10 @@ int main(int argc, char **argv) {
     float *images = xmalloc(sizeof(float) * (size_t)B * C * H * W);
     int32_t *labels = xmalloc(sizeof(int32_t) * (size_t)B);
     int64_t *ids = xmalloc(sizeof(int64_t) * (size_t)B);
-    uint64_t key = rng_key(1, 2, (uint64_t)c.rank);
+    uint64_t key = rng_key(1, 2, (uint64_t)world.rank);
     for (int b = 0; b < B; b++) {
         labels[b] = (int32_t)(rng_bits(key, (uint64_t)b) % (uint64_t)K);
-        ids[b] = (int64_t)c.rank * B + b;
+        ids[b] = (int64_t)world.rank * B + b;
     }
     for (int64_t i = 0; i < (int64_t)B * C * H * W; i++)
         images[i] = rng_normal(key, 1000 + (uint64_t)i);
@@ -97,59 +133,73 @@ int main(int argc, char **argv) {
     adam_config ac = adam_config_default();
     ac.weight_decay = 0.05f;
     trainer t;
-    trainer_init(&t, m, &c, &ac, zero != 0, false, 0, 0.0f, 1);
+    trainer_init(&t, m, tc, &ac, zero != 0, false, 0, 0.0f, 1);
     trainer_set_comm(&t, (size_t)bucket_kb * 1024, overlap != 0);
 
-    double t0 = 0;
+    double t0 = 0, wait_sum_lo = 0;
     grad_sync_stats base = {0};
     for (int s = 0; s < warmup + steps; s++) {
         if (s == warmup) {
-            HEED_MPI_CHECK(MPI_Barrier(c.mpi));
+            HEED_MPI_CHECK(MPI_Barrier(world.mpi));
             t0 = MPI_Wtime();
             base = t.sync.stats;
         }
-        step_result r = trainer_step(&t, &blk, (int64_t)B * c.size, s, 1e-4f, 1.0f);
+        double wait0 = t.sync.stats.wait_s;
+        step_result r = trainer_step(&t, &blk, (int64_t)B * tc->size, s, 1e-4f, 1.0f);
         if (!r.finite)
             HEED_DIE(HEED_EXIT_NONFINITE, "step %d: non-finite loss", s);
+        /* One double per step: the parameter all-gather of the step
+         * synchronises the ranks anyway. */
+        if (s >= warmup && !independent)
+            wait_sum_lo += min_over_ranks(&world, t.sync.stats.wait_s - wait0);
     }
-    HEED_MPI_CHECK(MPI_Barrier(c.mpi));
+    double own_dt = MPI_Wtime() - t0;
+    HEED_MPI_CHECK(MPI_Barrier(world.mpi));
     double dt = MPI_Wtime() - t0;
     grad_sync_stats st = t.sync.stats;
-    double wait = mean_over_ranks(&c, (st.wait_s - base.wait_s) / steps);
-    double hook = mean_over_ranks(&c, (st.hook_s - base.hook_s) / steps);
-    double gather = mean_over_ranks(&c, (st.gather_s - base.gather_s) / steps);
-    double in_bwd =
-        mean_over_ranks(&c, (double)(st.buckets_in_backward - base.buckets_in_backward) / steps);
+    double wait = mean_over_ranks(&world, (st.wait_s - base.wait_s) / steps);
+    double hook = mean_over_ranks(&world, (st.hook_s - base.hook_s) / steps);
+    double gather = mean_over_ranks(&world, (st.gather_s - base.gather_s) / steps);
+    double in_bwd = mean_over_ranks(
+        &world, (double)(st.buckets_in_backward - base.buckets_in_backward) / steps);
+    double own_rate = (double)B * steps / own_dt;
+    double rate =
+        independent ? sum_over_ranks(&world, own_rate) : (double)B * tc->size * steps / dt;
+    double slowest = min_over_ranks(&world, own_rate) * world.size;
     /* The reduction alone: every bucket reduced right after a barrier, so
      * no rank waits for a slower one's backward (the fastest of 3, slowest
      * rank). The wait above includes such waiting; this does not. */
     double alone = 1e30;
     for (int k = 0; k < 3; k++) {
-        HEED_MPI_CHECK(MPI_Barrier(c.mpi));
+        HEED_MPI_CHECK(MPI_Barrier(tc->mpi));
         double ta = MPI_Wtime();
         grad_sync_finish(&t.sync, &m->ps);
         ta = MPI_Wtime() - ta;
         grad_sync_discard(&t.sync);
         double slow = 0;
-        HEED_MPI_CHECK(MPI_Allreduce(&ta, &slow, 1, MPI_DOUBLE, MPI_MAX, c.mpi));
+        HEED_MPI_CHECK(MPI_Allreduce(&ta, &slow, 1, MPI_DOUBLE, MPI_MAX, world.mpi));
         alone = slow < alone ? slow : alone;
     }
-    bool agree = grad_sync_params_agree(&c, &m->ps);
-    if (c.rank == 0)
+    bool agree = grad_sync_params_agree(tc, &m->ps);
+    agree = min_over_ranks(&world, agree) > 0;
+    if (world.rank == 0)
         printf("{\"ranks\": %d, \"batch_per_rank\": %d, \"params\": %lld, \"buckets\": %d, "
-               "\"bucket_kb\": %d, \"overlap\": %d, \"zero\": %d, \"steps\": %d, "
-               "\"step_s\": %.5f, \"samples_per_s\": %.2f, \"wait_ms\": %.3f, \"hook_ms\": %.3f, "
-               "\"gather_ms\": %.3f, \"reduce_alone_ms\": %.3f, \"buckets_in_backward\": %.2f, "
-               "\"params_agree\": %s}\n",
-               c.size, B, (long long)m->ps.numel, t.sync.plan.count, bucket_kb, overlap, zero,
-               steps, dt / steps, (double)B * c.size * steps / dt, wait * 1e3, hook * 1e3,
-               gather * 1e3, alone * 1e3, in_bwd, agree ? "true" : "false");
+               "\"bucket_kb\": %d, \"overlap\": %d, \"zero\": %d, \"independent\": %d, "
+               "\"steps\": %d, \"step_s\": %.5f, \"samples_per_s\": %.2f, "
+               "\"slowest_samples_per_s\": %.2f, \"wait_ms\": %.3f, \"exposed_ms\": %.3f, "
+               "\"hook_ms\": %.3f, \"gather_ms\": %.3f, \"reduce_alone_ms\": %.3f, "
+               "\"buckets_in_backward\": %.2f, \"params_agree\": %s}\n",
+               world.size, B, (long long)m->ps.numel, t.sync.plan.count, bucket_kb, overlap, zero,
+               independent, steps, dt / steps, rate, slowest, wait * 1e3, wait_sum_lo / steps * 1e3,
+               hook * 1e3, gather * 1e3, alone * 1e3, in_bwd, agree ? "true" : "false");
     trainer_free(&t);
     model_free(m);
     free(images);
     free(labels);
     free(ids);
-    comm_free(&c);
+    if (independent)
+        comm_free(&solo);
+    comm_free(&world);
     HEED_MPI_CHECK(MPI_Finalize());
     return agree ? 0 : 1;
 }
