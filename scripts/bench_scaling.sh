@@ -46,27 +46,23 @@ for p in "${ranks[@]}"; do
   done
 done
 [ -z "${JSONL:-}" ] || cat "$out" >>"$JSONL"
+# The figures come from plot_bench.py's scaling_rows, as in bench_all's report.
 python3 - "$out" <<'PY'
 import json, sys
-runs = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
-by = {(r["ranks"], r["overlap"], r.get("independent", 0)): r for r in runs}
-base = by.get((1, 1, 0))
+sys.path.insert(0, "scripts")
+from plot_bench import scaling_rows
+rows = scaling_rows([json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")])
+pct = lambda v, digits=1: "-" if v is None else f"{v:.{digits}%}"
+num = lambda v, fmt: "-" if v is None else format(v, fmt)
 print()
 print("| ranks | samples/s | efficiency | step (s) | reduction alone (ms) | wait after backward, "
       "overlap off (ms) | same, overlap on (ms) | exposed, overlap on (ms) | hidden | hook time (ms) "
       "| step time, overlap off (s) | independent copies, samples/s | efficiency vs independent |")
 print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-for p in sorted({r["ranks"] for r in runs}):
-    on, off, ind = by.get((p, 1, 0)), by.get((p, 0, 0)), by.get((p, 1, 1))
-    if not on or not off:
-        continue
-    eff = on["samples_per_s"] / (p * base["samples_per_s"]) if base else float("nan")
-    alone = on["reduce_alone_ms"]
-    exposed = on.get("exposed_ms", on["wait_ms"])
-    hidden = f"{1 - min(exposed, alone) / alone:.0%}" if p > 1 and alone > 0 else "-"
-    ind_sps = f"{ind['samples_per_s']:.1f}" if ind else "-"
-    ind_eff = f"{on['samples_per_s'] / ind['samples_per_s']:.1%}" if ind else "-"
-    print(f"| {p} | {on['samples_per_s']:.1f} | {eff:.1%} | {on['step_s']:.3f} | {alone:.1f} "
-          f"| {off['wait_ms']:.1f} | {on['wait_ms']:.1f} | {exposed:.1f} | {hidden} | {on['hook_ms']:.1f} "
-          f"| {off['step_s']:.3f} | {ind_sps} | {ind_eff} |")
+for r in rows:
+    vs_ind = r["sps"] / r["ind_sps"] if r["ind_sps"] else None
+    print(f"| {r['p']} | {r['sps']:.1f} | {pct(r['eff'])} | {r['step']:.3f} | {r['alone']:.1f} "
+          f"| {num(r['wait_off'], '.1f')} | {r['wait_on']:.1f} | {r['exposed']:.1f} "
+          f"| {pct(r['hidden'], 0)} | {r['hook']:.1f} | {num(r['step_off'], '.3f')} "
+          f"| {num(r['ind_sps'], '.1f')} | {pct(vs_ind)} |")
 PY

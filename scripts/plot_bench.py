@@ -106,31 +106,42 @@ def parse_allreduce(run):
     return out
 
 
-def parse_scaling(run):
-    runs = [json.loads(l) for l in read_text(run, "scaling.jsonl").splitlines()
-            if l.startswith("{")]
+def scaling_rows(runs):
+    """One row per rank count from bench_scaling's JSON objects (overlap on,
+    off, and independent copies). Efficiencies are None without a 1-rank
+    run; scripts/bench_scaling.sh prints its table from these rows too."""
     by = {(r["ranks"], r["overlap"], r.get("independent", 0)): r for r in runs}
     base = by.get((1, 1, 0))
-    if not base:
-        fail("scaling.jsonl has no 1-rank run")
     rows = []
     for p in sorted({r["ranks"] for r in runs}):
         on, off, ind = by.get((p, 1, 0)), by.get((p, 0, 0)), by.get((p, 1, 1))
         if not on:
             continue
-        eff = on["samples_per_s"] / (p * base["samples_per_s"])
+        per_core = p * base["samples_per_s"] if base else None
         alone = on["reduce_alone_ms"]
         # The last rank out of backward waits for no one's backward: its
         # wait is the communication left exposed (older runs lack it).
         exposed = on.get("exposed_ms", on["wait_ms"])
         hidden = 1 - min(exposed, alone) / alone if p > 1 and alone > 0 else None
-        rows.append(dict(p=p, sps=on["samples_per_s"], eff=eff, step=on["step_s"], alone=alone,
-                         wait_on=on["wait_ms"], wait_off=off["wait_ms"] if off else None,
+        rows.append(dict(p=p, sps=on["samples_per_s"],
+                         eff=on["samples_per_s"] / per_core if per_core else None,
+                         step=on["step_s"], alone=alone, wait_on=on["wait_ms"],
+                         wait_off=off["wait_ms"] if off else None,
+                         step_off=off["step_s"] if off else None, hook=on["hook_ms"],
                          exposed=exposed, hidden=hidden,
                          ind_sps=ind["samples_per_s"] if ind else None,
-                         ind_eff=ind["samples_per_s"] / (p * base["samples_per_s"]) if ind else None,
+                         ind_eff=ind["samples_per_s"] / per_core if ind and per_core else None,
                          agree=on["params_agree"] and (not off or off["params_agree"])))
     return rows
+
+
+def parse_scaling(run):
+    runs = [json.loads(l) for l in read_text(run, "scaling.jsonl").splitlines()
+            if l.startswith("{")]
+    if not any(r["ranks"] == 1 and r["overlap"] == 1 and not r.get("independent", 0)
+               for r in runs):
+        fail("scaling.jsonl has no 1-rank run")
+    return scaling_rows(runs)
 
 
 def met(ok):
