@@ -9,16 +9,10 @@
  * this much zeroed slack so that a tile may run past the last pixel. */
 enum { TILE_Q_MAX = 32, KK_MAX = 64 };
 
-__attribute__((target("avx2,fma"))) static inline float hsum256(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_hadd_ps(s, s);
-    return _mm_cvtss_f32(_mm_hadd_ps(s, s));
-}
-
 #define KERNEL conv_tile_avx512
 #define KERNEL_DW conv_dw_tile_avx512
-#define JT 6
-#define HSUM(v) _mm512_reduce_add_ps(v)
+#define JT 9
+#define ADD(a, b) _mm512_add_ps((a), (b))
 #define TARGET "avx512f"
 #define VEC __m512
 #define VL 16
@@ -33,8 +27,8 @@ __attribute__((target("avx2,fma"))) static inline float hsum256(__m256 v) {
 
 #define KERNEL conv_tile_avx2
 #define KERNEL_DW conv_dw_tile_avx2
-#define JT 2
-#define HSUM(v) hsum256(v)
+#define JT 9
+#define ADD(a, b) _mm256_add_ps((a), (b))
 #define TARGET "avx2,fma"
 #define VEC __m256
 #define VL 8
@@ -50,13 +44,13 @@ __attribute__((target("avx2,fma"))) static inline float hsum256(__m256 v) {
 typedef void (*tile_fn)(float *ofull, int64_t ld, const float *xpad, int64_t plane, const float *wp,
                         const int *offs, int Cg, int KK, int OCg, int64_t nq);
 
-typedef void (*dw_tile_fn)(float *dw, const float *dpad, int64_t ld, const float *xpad,
-                           int64_t plane, const int *offs, int Cg, int KK, int OCg, int64_t nq);
+typedef void (*dw_tile_fn)(float *dwt, const float *dt, const float *xpad, int64_t plane,
+                           int64_t pitch, const int *offs, int Cg, int KK, int OCg, int H, int W);
 
 typedef struct isa {
     tile_fn fn; /* NULL: no kernel on this CPU */
     dw_tile_fn dw_fn;
-    int ob, tile_q, vl;
+    int ob, tile_q, vl; /* vl: output channels per weight-gradient vector */
 } isa;
 
 static conv_direct_level level = CONV_DIRECT_BEST;
@@ -181,23 +175,49 @@ void conv_direct_run(float *out, bool acc, const float *x, const float *wp, floa
         }
 }
 
-bool conv_direct_dw_usable(const conv_direct_geom *g) {
-    return conv_direct_usable(g) && g->OCg % 4 == 0;
+/* The weight-gradient kernel for g: the widest whose vector of output
+ * channels divides OCg (the AVX2 one runs on AVX-512 CPUs too). */
+static isa dw_isa(const conv_direct_geom *g) {
+    isa k = isa_get();
+    if (k.fn && g->OCg % k.vl != 0)
+        k = isa_avx2;
+    return k.fn && g->OCg % k.vl == 0 ? k : isa_none;
 }
 
-void conv_direct_dw(float *dw, const float *dout, const float *x, float *scratch,
-                    const conv_direct_geom *g) {
-    isa k = isa_get();
-    int64_t Wp = pitch(g), hw = (int64_t)g->H * g->W;
+bool conv_direct_dw_usable(const conv_direct_geom *g) {
+    return conv_direct_usable(g) && dw_isa(g).fn;
+}
+
+size_t conv_direct_dw_scratch_floats(const conv_direct_geom *g) {
+    int64_t hw = (int64_t)g->H * g->W, ck = (int64_t)g->Cg * g->KH * g->KW;
+    return (size_t)(g->Cg * plane_floats(g) + (hw + ck) * g->OCg);
+}
+
+void conv_direct_dw(float *dw, const float *dout, int64_t dout_stride, const float *x,
+                    int64_t x_stride, int B, float *scratch, const conv_direct_geom *g) {
+    isa k = dw_isa(g);
+    int KK = g->KH * g->KW, CK = g->Cg * KK, OCg = g->OCg;
+    int64_t hw = (int64_t)g->H * g->W;
     int offs[KK_MAX];
-    pad_planes(scratch, offs, x, g);
-    /* dout on the grid, zero in the wrap-around columns and the tail */
-    int64_t nq = grid_floats(g, k.vl);
-    float *dpad = grid_start(scratch, g);
-    memset(dpad, 0, sizeof(float) * nq * g->OCg);
-    for (int o = 0; o < g->OCg; o++)
-        for (int oh = 0; oh < g->H; oh++)
-            memcpy(dpad + o * nq + oh * Wp, dout + o * hw + (int64_t)oh * g->W,
-                   sizeof(float) * g->W);
-    k.dw_fn(dw, dpad, nq, scratch, plane_floats(g), offs, g->Cg, g->KH * g->KW, g->OCg, nq);
+    float *xpad = scratch, *dt = xpad + g->Cg * plane_floats(g), *dwt = dt + hw * OCg;
+    memset(dwt, 0, sizeof(float) * CK * OCg);
+    for (int n = 0; n < B; n++) {
+        pad_planes(xpad, offs, x + n * x_stride, g);
+        const float *dn = dout + n * dout_stride;
+        /* 8 pixels of 8 channels at a time: whole cache lines each way */
+        for (int o0 = 0; o0 < OCg; o0 += 8) {
+            int64_t p0 = 0;
+            for (; p0 + 8 <= hw; p0 += 8)
+                for (int p = 0; p < 8; p++)
+                    for (int o = 0; o < 8; o++)
+                        dt[(p0 + p) * OCg + o0 + o] = dn[(o0 + o) * hw + p0 + p];
+            for (; p0 < hw; p0++)
+                for (int o = 0; o < 8; o++)
+                    dt[p0 * OCg + o0 + o] = dn[(o0 + o) * hw + p0];
+        }
+        k.dw_fn(dwt, dt, xpad, plane_floats(g), pitch(g), offs, g->Cg, KK, OCg, g->H, g->W);
+    }
+    for (int o = 0; o < OCg; o++)
+        for (int j = 0; j < CK; j++)
+            dw[(int64_t)o * CK + j] += dwt[(int64_t)j * OCg + o];
 }

@@ -14,6 +14,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* One sample and group of a same-geometry conv: Cg input channels, OCg
  * output channels, (KH-1)*dil == (KW-1)*dil == 2*pad. */
@@ -50,12 +51,16 @@ void conv_direct_run(float *out, bool acc, const float *x, const float *wp, floa
                      const conv_direct_geom *g);
 
 /* Whether conv_direct_dw has a kernel for g (conv_direct_usable, and OCg a
- * multiple of 4). */
+ * multiple of 8). */
 bool conv_direct_dw_usable(const conv_direct_geom *g);
 
-/* dw (OCg, Cg, KH, KW) += the weight gradient of one sample and group:
- * dout (OCg, H, W) against x (Cg, H, W). */
-void conv_direct_dw(float *dw, const float *dout, const float *x, float *scratch,
-                    const conv_direct_geom *g);
+/* Floats of scratch conv_direct_dw needs. */
+size_t conv_direct_dw_scratch_floats(const conv_direct_geom *g);
+
+/* dw (OCg, Cg, KH, KW) += the weight gradient of B samples and one group:
+ * dout (OCg, H, W) of sample n at dout + n * dout_stride against x (Cg, H,
+ * W) at x + n * x_stride. */
+void conv_direct_dw(float *dw, const float *dout, int64_t dout_stride, const float *x,
+                    int64_t x_stride, int B, float *scratch, const conv_direct_geom *g);
 
 #endif

@@ -4,8 +4,8 @@
  * The includer defines: KERNEL and KERNEL_DW (function names), TARGET (gcc
  * target string), VEC (vector type), VL (floats per vector), OB (output
  * channels per tile), NV (vectors of pixels per tile), JT ((channel, tap)
- * pairs per weight-gradient tile), and LOAD, STORE, BCAST, FMA, ZERO, HSUM
- * (sum of the lanes) on VEC.
+ * pairs per weight-gradient tile), and LOAD, STORE, BCAST, FMA, ZERO, ADD
+ * on VEC.
  *
  * ofull (OCg, ld) over the padded-pitch pixel grid q: ofull[o][q] = sum over
  * (c, k) of wp[o][c][k] * xpad[c][q + offs[k]], for q < nq (a multiple of
@@ -51,56 +51,46 @@ __attribute__((target(TARGET))) static void KERNEL(float *ofull, int64_t ld, con
     }
 }
 
-/* dw (OCg, Cg*KK) += sum over q < nq of dpad[o][q] * xpad[c][q + offs[k]]:
- * the weight gradient, with dout on the same padded-pitch grid (zero in the
- * wrap-around columns and past the last pixel). Tiles of 4 output channels
- * x JT (channel, tap) pairs accumulate along q in vectors, summed across
- * lanes once per tile. */
-__attribute__((target(TARGET))) static void KERNEL_DW(float *dw, const float *dpad, int64_t ld,
+/* dwt (Cg*KK, OCg) += sum over the H x W pixels p = (oh, ow) of
+ * dt[p][o] * xpad[c][oh * pitch + ow + offs[k]]: the weight gradient of one
+ * sample, transposed, with dout transposed to pixel-major dt (H*W, OCg).
+ * Vectors run over VL output channels and the input is broadcast, as in the
+ * forward tile, so a tile's sums stay whole vectors (no sum across lanes)
+ * and the wrap-around columns of the grid are never visited. Tiles of VL
+ * output channels x JT (channel, tap) pairs; a last, partial tile computes
+ * its missing pairs on pair j0 and drops them. */
+__attribute__((target(TARGET))) static void KERNEL_DW(float *dwt, const float *dt,
                                                       const float *xpad, int64_t plane,
-                                                      const int *offs, int Cg, int KK, int OCg,
-                                                      int64_t nq) {
+                                                      int64_t pitch, const int *offs, int Cg,
+                                                      int KK, int OCg, int H, int W) {
     int CK = Cg * KK;
-    for (int o0 = 0; o0 < OCg; o0 += 4) {
-        const float *d0 = dpad + o0 * ld, *d1 = d0 + ld, *d2 = d1 + ld, *d3 = d2 + ld;
-        int j0 = 0;
-        for (; j0 + JT <= CK; j0 += JT) {
-            const float *xp[JT];
-            VEC acc[4][JT];
-#pragma GCC unroll 8
-            for (int jj = 0; jj < JT; jj++) {
-                int j = j0 + jj;
-                xp[jj] = xpad + (j / KK) * plane + offs[j % KK];
-                acc[0][jj] = acc[1][jj] = acc[2][jj] = acc[3][jj] = ZERO();
-            }
-            for (int64_t q = 0; q < nq; q += VL) {
-                VEC a = LOAD(d0 + q), b = LOAD(d1 + q), c = LOAD(d2 + q), d = LOAD(d3 + q);
-#pragma GCC unroll 8
-                for (int jj = 0; jj < JT; jj++) {
-                    VEC xv = LOAD(xp[jj] + q);
-                    acc[0][jj] = FMA(a, xv, acc[0][jj]);
-                    acc[1][jj] = FMA(b, xv, acc[1][jj]);
-                    acc[2][jj] = FMA(c, xv, acc[2][jj]);
-                    acc[3][jj] = FMA(d, xv, acc[3][jj]);
+    for (int j0 = 0; j0 < CK; j0 += JT) {
+        int nj = CK - j0 < JT ? CK - j0 : JT;
+        const float *xp[JT];
+#pragma GCC unroll 16
+        for (int jj = 0; jj < JT; jj++) {
+            int j = j0 + (jj < nj ? jj : 0);
+            xp[jj] = xpad + (j / KK) * plane + offs[j % KK];
+        }
+        for (int o0 = 0; o0 < OCg; o0 += VL) {
+            VEC acc[JT];
+#pragma GCC unroll 16
+            for (int jj = 0; jj < JT; jj++)
+                acc[jj] = ZERO();
+            for (int oh = 0; oh < H; oh++) {
+                const float *drow = dt + (int64_t)oh * W * OCg + o0;
+                int64_t q = oh * pitch;
+                for (int ow = 0; ow < W; ow++, q++) {
+                    VEC dv = LOAD(drow + (int64_t)ow * OCg);
+#pragma GCC unroll 16
+                    for (int jj = 0; jj < JT; jj++)
+                        acc[jj] = FMA(BCAST(xp[jj] + q), dv, acc[jj]);
                 }
             }
-#pragma GCC unroll 8
-            for (int jj = 0; jj < JT; jj++)
-                for (int i = 0; i < 4; i++)
-                    dw[(o0 + i) * CK + j0 + jj] += HSUM(acc[i][jj]);
-        }
-        for (; j0 < CK; j0++) { /* the last CK % JT pairs, one at a time */
-            const float *xp = xpad + (j0 / KK) * plane + offs[j0 % KK];
-            VEC acc[4] = {ZERO(), ZERO(), ZERO(), ZERO()};
-            for (int64_t q = 0; q < nq; q += VL) {
-                VEC xv = LOAD(xp + q);
-                acc[0] = FMA(LOAD(d0 + q), xv, acc[0]);
-                acc[1] = FMA(LOAD(d1 + q), xv, acc[1]);
-                acc[2] = FMA(LOAD(d2 + q), xv, acc[2]);
-                acc[3] = FMA(LOAD(d3 + q), xv, acc[3]);
+            for (int jj = 0; jj < nj; jj++) {
+                float *d = dwt + (int64_t)(j0 + jj) * OCg + o0;
+                STORE(d, ADD(LOAD(d), acc[jj]));
             }
-            for (int i = 0; i < 4; i++)
-                dw[(o0 + i) * CK + j0] += HSUM(acc[i]);
         }
     }
 }
@@ -109,7 +99,7 @@ __attribute__((target(TARGET))) static void KERNEL_DW(float *dw, const float *dp
 #undef KERNEL
 #undef KERNEL_DW
 #undef JT
-#undef HSUM
+#undef ADD
 #undef TARGET
 #undef VEC
 #undef VL

@@ -277,6 +277,13 @@ static void conv2d_backward(float *dx, bool dx_overwrite, float *dw, float *db, 
     } else if (dx && dx_overwrite) {
         memset(dx, 0, sizeof(float) * d->B * d->C * hw);
     }
+    if (dw && dw_direct) {
+        for (int gi = 0; gi < d->groups; gi++)
+            conv_direct_dw(dw + (int64_t)gi * d->OCg * d->Kg, dout + (int64_t)gi * d->OCg * ohw,
+                           (int64_t)d->OC * ohw, x + (int64_t)gi * d->Cg * hw, (int64_t)d->C * hw,
+                           d->B, col, &dg);
+        dw = NULL;
+    }
     for (int n = 0; n < d->B; n++)
         for (int gi = 0; gi < d->groups; gi++) {
             const float *xg = x + ((int64_t)n * d->C + (int64_t)gi * d->Cg) * hw;
@@ -290,9 +297,7 @@ static void conv2d_backward(float *dx, bool dx_overwrite, float *dw, float *db, 
                         s += r[i];
                     db[gi * d->OCg + o] += s;
                 }
-            if (dw && same && dw_direct) {
-                conv_direct_dw(dw + (int64_t)gi * d->OCg * d->Kg, dog, xg, col, &dg);
-            } else if (dw) {
+            if (dw) {
                 const float *src = xg;
                 if (!direct) {
                     im2col(col, xg, d);
@@ -340,9 +345,11 @@ static size_t conv_scratch_floats(const conv_dims *d) {
     size_t n = (size_t)d->Kg * d->OH * d->OW;
     if (conv_same(d)) {
         conv_dims t = conv_transposed_dims(d);
+        conv_direct_geom g = direct_geom(d);
         size_t nt = (size_t)t.Kg * t.OH * t.OW, nd = conv_direct_floats(d),
-               ntd = conv_direct_floats(&t);
+               ntd = conv_direct_floats(&t), ndw = conv_direct_dw_scratch_floats(&g);
         n = n > nt ? n : nt;
+        n = n > ndw ? n : ndw;
         n = n > nd ? n : nd;
         n = n > ntd ? n : ntd;
     }
