@@ -9,10 +9,25 @@
  * this much zeroed slack so that a tile may run past the last pixel. */
 enum { TILE_Q_MAX = 32, KK_MAX = 64 };
 
+/* lanes lo..hi-1 (0 <= lo, hi <= lanes) */
+static inline __mmask16 range_mask512(int lo, int hi) {
+    return (__mmask16)(((1u << hi) - 1) & ~((1u << lo) - 1));
+}
+
+__attribute__((target("avx2,fma"))) static inline __m256i range_mask256(int lo, int hi) {
+    __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    return _mm256_and_si256(_mm256_cmpgt_epi32(lane, _mm256_set1_epi32(lo - 1)),
+                            _mm256_cmpgt_epi32(_mm256_set1_epi32(hi), lane));
+}
+
 #define KERNEL conv_tile_avx512
 #define KERNEL_DW conv_dw_tile_avx512
 #define JT 9
 #define ADD(a, b) _mm512_add_ps((a), (b))
+#define MASK __mmask16
+#define RANGE_MASK(lo, hi) range_mask512((lo), (hi))
+#define MLOAD(p, m) _mm512_maskz_loadu_ps((m), (p))
+#define MSTORE(p, m, v) _mm512_mask_storeu_ps((p), (m), (v))
 #define TARGET "avx512f"
 #define VEC __m512
 #define VL 16
@@ -29,6 +44,10 @@ enum { TILE_Q_MAX = 32, KK_MAX = 64 };
 #define KERNEL_DW conv_dw_tile_avx2
 #define JT 9
 #define ADD(a, b) _mm256_add_ps((a), (b))
+#define MASK __m256i
+#define RANGE_MASK(lo, hi) range_mask256((lo), (hi))
+#define MLOAD(p, m) _mm256_maskload_ps((p), (m))
+#define MSTORE(p, m, v) _mm256_maskstore_ps((p), (m), (v))
 #define TARGET "avx2,fma"
 #define VEC __m256
 #define VL 8
@@ -41,8 +60,9 @@ enum { TILE_Q_MAX = 32, KK_MAX = 64 };
 #define ZERO() _mm256_setzero_ps()
 #include "core/conv_direct_kernel.h" /* undefines the parameters */
 
-typedef void (*tile_fn)(float *ofull, int64_t ld, const float *xpad, int64_t plane, const float *wp,
-                        const int *offs, int Cg, int KK, int OCg, int64_t nq);
+typedef void (*tile_fn)(float *out, bool acc, const float *xpad, int64_t plane, const float *wp,
+                        const int *offs, int Cg, int KK, int OCg, int64_t nq, int H, int W,
+                        int pad);
 
 typedef void (*dw_tile_fn)(float *dwt, const float *dt, const float *xpad, int64_t plane,
                            int64_t pitch, const int *offs, int Cg, int KK, int OCg, int H, int W);
@@ -113,9 +133,7 @@ size_t conv_direct_packed_floats(const conv_direct_geom *g) {
 }
 
 size_t conv_direct_scratch_floats(const conv_direct_geom *g) {
-    /* 16 floats of slack let the output grid start on a cache line */
-    int64_t grid = (int64_t)g->H * pitch(g) + TILE_Q_MAX; /* >= grid_floats for any tile */
-    return (size_t)(g->Cg * plane_floats(g) + g->OCg * grid + 16);
+    return (size_t)(g->Cg * plane_floats(g));
 }
 
 void conv_direct_pack(float *wp, const float *w, bool flip, const conv_direct_geom *g) {
@@ -137,42 +155,29 @@ static void pad_planes(float *xpad, int *offs, const float *x, const conv_direct
     int P = g->pad;
     int64_t Wp = pitch(g), plane = plane_floats(g), hw = (int64_t)g->H * g->W;
     for (int c = 0; c < g->Cg; c++) {
-        float *pc = xpad + c * plane;
-        memset(pc, 0, sizeof(float) * plane);
-        for (int ih = 0; ih < g->H; ih++)
-            memcpy(pc + (ih + P) * Wp + P, x + c * hw + (int64_t)ih * g->W, sizeof(float) * g->W);
+        /* rows are contiguous: each row's right border and the next row's
+         * left border are one run of 2P zeros */
+        float *pc = xpad + c * plane, *end = pc + plane;
+        memset(pc, 0, sizeof(float) * (P * Wp + P));
+        pc += P * Wp + P;
+        for (int ih = 0; ih < g->H; ih++, pc += Wp) {
+            memcpy(pc, x + c * hw + (int64_t)ih * g->W, sizeof(float) * g->W);
+            memset(pc + g->W, 0, sizeof(float) * 2 * P);
+        }
+        memset(pc, 0, sizeof(float) * (end - pc));
     }
     for (int kh = 0; kh < g->KH; kh++)
         for (int kw = 0; kw < g->KW; kw++)
             offs[kh * g->KW + kw] = (int)((int64_t)kh * g->dil * Wp + kw * g->dil);
 }
 
-/* The output grid in scratch, after the planes, on a cache line. */
-static float *grid_start(float *scratch, const conv_direct_geom *g) {
-    float *p = scratch + g->Cg * plane_floats(g);
-    return p + (16 - ((uintptr_t)p / sizeof(float)) % 16) % 16;
-}
-
 void conv_direct_run(float *out, bool acc, const float *x, const float *wp, float *scratch,
                      const conv_direct_geom *g) {
     isa k = isa_get();
-    int64_t Wp = pitch(g), hw = (int64_t)g->H * g->W;
     int offs[KK_MAX];
     pad_planes(scratch, offs, x, g);
-    int64_t nq = grid_floats(g, k.tile_q);
-    float *ofull = grid_start(scratch, g);
-    k.fn(ofull, nq, scratch, plane_floats(g), wp, offs, g->Cg, g->KH * g->KW, g->OCg, nq);
-    /* the grid's columns W..W+2P-1 are the wrap-around, dropped here */
-    for (int o = 0; o < g->OCg; o++)
-        for (int oh = 0; oh < g->H; oh++) {
-            const float *src = ofull + o * nq + oh * Wp;
-            float *dst = out + o * hw + (int64_t)oh * g->W;
-            if (acc)
-                for (int ow = 0; ow < g->W; ow++)
-                    dst[ow] += src[ow];
-            else
-                memcpy(dst, src, sizeof(float) * g->W);
-        }
+    k.fn(out, acc, scratch, plane_floats(g), wp, offs, g->Cg, g->KH * g->KW, g->OCg,
+         grid_floats(g, k.tile_q), g->H, g->W, g->pad);
 }
 
 /* The weight-gradient kernel for g: the widest whose vector of output

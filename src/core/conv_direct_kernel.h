@@ -4,26 +4,33 @@
  * The includer defines: KERNEL and KERNEL_DW (function names), TARGET (gcc
  * target string), VEC (vector type), VL (floats per vector), OB (output
  * channels per tile), NV (vectors of pixels per tile), JT ((channel, tap)
- * pairs per weight-gradient tile), and LOAD, STORE, BCAST, FMA, ZERO, ADD
- * on VEC.
+ * pairs per weight-gradient tile), LOAD, STORE, BCAST, FMA, ZERO, ADD on
+ * VEC, and MASK (a lane mask type), RANGE_MASK(lo, hi) (lanes lo..hi-1),
+ * MLOAD and MSTORE (masked load and store: other lanes are not touched).
  *
- * ofull (OCg, ld) over the padded-pitch pixel grid q: ofull[o][q] = sum over
- * (c, k) of wp[o][c][k] * xpad[c][q + offs[k]], for q < nq (a multiple of
- * VL * NV). Explicit FMA: the sums do not depend on compiler contraction.
+ * The output tile runs over the padded-pitch pixel grid q = oh * pitch + ow:
+ * sum over (c, k) of wp[o][c][k] * xpad[c][q + offs[k]]. Explicit FMA: the
+ * sums do not depend on compiler contraction.
  */
 
-__attribute__((target(TARGET))) static void KERNEL(float *ofull, int64_t ld, const float *xpad,
+/* out (OCg, H, W) = (with `acc`, +=) the conv over the grid q < nq (whole
+ * tiles of VL * NV pixels). Each vector of the tile is stored straight into
+ * out with one masked store per output row it touches: the grid's
+ * wrap-around columns (ow >= W) and the rows past H are never written. */
+__attribute__((target(TARGET))) static void KERNEL(float *out, bool acc, const float *xpad,
                                                    int64_t plane, const float *wp, const int *offs,
-                                                   int Cg, int KK, int OCg, int64_t nq) {
+                                                   int Cg, int KK, int OCg, int64_t nq, int H,
+                                                   int W, int pad) {
+    int64_t hw = (int64_t)H * W, pitch = W + 2 * pad;
     for (int ob = 0; ob < OCg; ob += OB) {
         const float *wb = wp + (int64_t)ob * Cg * KK;
         for (int64_t q0 = 0; q0 < nq; q0 += VL * NV) {
-            VEC acc[OB][NV];
+            VEC acc_v[OB][NV];
 #pragma GCC unroll 16
             for (int i = 0; i < OB; i++)
 #pragma GCC unroll 4
                 for (int j = 0; j < NV; j++)
-                    acc[i][j] = ZERO();
+                    acc_v[i][j] = ZERO();
             const float *w_ck = wb;
             for (int c = 0; c < Cg; c++) {
                 const float *xc = xpad + c * plane + q0;
@@ -38,15 +45,32 @@ __attribute__((target(TARGET))) static void KERNEL(float *ofull, int64_t ld, con
                         VEC wv = BCAST(w_ck + i);
 #pragma GCC unroll 4
                         for (int j = 0; j < NV; j++)
-                            acc[i][j] = FMA(wv, xv[j], acc[i][j]);
+                            acc_v[i][j] = FMA(wv, xv[j], acc_v[i][j]);
                     }
                 }
             }
-#pragma GCC unroll 16
-            for (int i = 0; i < OB; i++)
 #pragma GCC unroll 4
-                for (int j = 0; j < NV; j++)
-                    STORE(ofull + (ob + i) * ld + q0 + j * VL, acc[i][j]);
+            for (int j = 0; j < NV; j++) {
+                int64_t q = q0 + j * VL, r1 = (q + VL - 1) / pitch;
+                r1 = r1 < H - 1 ? r1 : H - 1;
+                for (int64_t r = q / pitch; r <= r1; r++) {
+                    /* lanes [lo, hi) are row r's pixels; they go to out at
+                     * r * W + (q + lane - r * pitch) */
+                    int64_t lo = r * pitch - q, hi = lo + W;
+                    lo = lo < 0 ? 0 : lo;
+                    hi = hi > VL ? VL : hi;
+                    if (lo >= hi) /* only wrap-around columns of row r */
+                        continue;
+                    MASK m = RANGE_MASK((int)lo, (int)hi);
+                    int64_t at = q - r * 2 * pad;
+#pragma GCC unroll 16
+                    for (int i = 0; i < OB; i++) {
+                        float *dst = out + (ob + i) * hw + at;
+                        VEC v = acc ? ADD(MLOAD(dst, m), acc_v[i][j]) : acc_v[i][j];
+                        MSTORE(dst, m, v);
+                    }
+                }
+            }
         }
     }
 }
@@ -100,6 +124,10 @@ __attribute__((target(TARGET))) static void KERNEL_DW(float *dwt, const float *d
 #undef KERNEL_DW
 #undef JT
 #undef ADD
+#undef MSTORE
+#undef MLOAD
+#undef RANGE_MASK
+#undef MASK
 #undef TARGET
 #undef VEC
 #undef VL

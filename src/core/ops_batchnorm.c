@@ -33,32 +33,34 @@ static inline double lanes_combine(const float *s) {
     return (double)(((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7])));
 }
 
-/* sum of v - m (m = 0: the plain sum) */
-static inline double row_sum_dev(const float *v, float m, int64_t n) {
+static inline double row_sum(const float *v, int64_t n) {
     float s[BN_LANES] = {0};
     int64_t i = 0;
     for (; i + BN_LANES <= n; i += BN_LANES)
         for (int j = 0; j < BN_LANES; j++)
-            s[j] += v[i + j] - m;
+            s[j] += v[i + j];
     for (; i < n; i++)
-        s[0] += v[i] - m;
+        s[0] += v[i];
     return lanes_combine(s);
 }
 
-/* sum of (v - m)^2 */
-static inline double row_sum_sq_dev(const float *v, float m, int64_t n) {
-    float s[BN_LANES] = {0};
+/* sum of v - m and sum of (v - m)^2, in one pass */
+static inline void row_sums_dev(const float *v, float m, int64_t n, double *sd, double *sq) {
+    float s[BN_LANES] = {0}, q[BN_LANES] = {0};
     int64_t i = 0;
     for (; i + BN_LANES <= n; i += BN_LANES)
         for (int j = 0; j < BN_LANES; j++) {
             float d = v[i + j] - m;
-            s[j] += d * d;
+            s[j] += d;
+            q[j] += d * d;
         }
     for (; i < n; i++) {
         float d = v[i] - m;
-        s[0] += d * d;
+        s[0] += d;
+        q[0] += d * d;
     }
-    return lanes_combine(s);
+    *sd += lanes_combine(s);
+    *sq += lanes_combine(q);
 }
 
 /* sum of d and sum of d (x - m), in one pass */
@@ -88,15 +90,12 @@ HEED_SIMD_CLONES static void bn_batch_stats(float *mean, float *rstd, float *var
     for (int c = 0; c < d->C; c++) {
         double s = 0.0;
         for (int b = 0; b < d->B; b++)
-            s += row_sum_dev(x + ((int64_t)b * d->C + c) * d->HW, 0.0f, d->HW);
+            s += row_sum(x + ((int64_t)b * d->C + c) * d->HW, d->HW);
         float m = (float)(s / (double)N);
         /* the mean's own rounding: sum of (x - m) corrects it to double */
         double r = 0.0, ss = 0.0;
-        for (int b = 0; b < d->B; b++) {
-            const float *xr = x + ((int64_t)b * d->C + c) * d->HW;
-            r += row_sum_dev(xr, m, d->HW);
-            ss += row_sum_sq_dev(xr, m, d->HW);
-        }
+        for (int b = 0; b < d->B; b++)
+            row_sums_dev(x + ((int64_t)b * d->C + c) * d->HW, m, d->HW, &r, &ss);
         double dm = r / (double)N;
         ss -= (double)N * dm * dm; /* sum (x - m)^2 - N (mean - m)^2 */
         if (ss < 0.0)
