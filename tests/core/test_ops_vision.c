@@ -194,6 +194,43 @@ static tensor *leaf_distinct(int ndim, const int *shape, uint64_t seed) {
     return x;
 }
 
+/* Max pool 2x2 on a plane full of ties against the rule written out: the
+ * first maximum of each window in (kh, kw) order wins, and backward routes
+ * its gradient there (PyTorch's choice). Odd sizes drop the last row and
+ * column, as PyTorch does. */
+static void check_max_pool_ties(void) {
+    int B = 2, C = 3, NH = 7, NW = 5, NOH = NH / 2, NOW = NW / 2;
+    tensor *x = tu_leaf(4, (int[]){B, C, NH, NW}, true, 1, 5);
+    for (int64_t i = 0; i < x->numel; i++)
+        x->data[i] = (float)((i * 7) % 3); /* values 0, 1, 2: many ties */
+    memset(x->grad, 0, sizeof(float) * x->numel);
+    graph *g = graph_create(1 << 14, 0);
+    tensor *y = op_max_pool2d(g, x, 2, 2, 0);
+    assert_int_equal(y->numel, B * C * NOH * NOW);
+    for (int64_t i = 0; i < y->numel; i++)
+        y->grad[i] = 1.0f;
+    graph_backward_tape(g);
+    float *want_dx = xcalloc((size_t)x->numel, sizeof(float));
+    for (int p = 0; p < B * C; p++)
+        for (int oh = 0; oh < NOH; oh++)
+            for (int ow = 0; ow < NOW; ow++) {
+                const float *xp = x->data + (int64_t)p * NH * NW;
+                int bi = -1;
+                for (int kh = 0; kh < 2; kh++)
+                    for (int kw = 0; kw < 2; kw++) {
+                        int i = (2 * oh + kh) * NW + 2 * ow + kw;
+                        if (bi < 0 || xp[i] > xp[bi])
+                            bi = i;
+                    }
+                assert_true(y->data[((int64_t)p * NOH + oh) * NOW + ow] == xp[bi]);
+                want_dx[(int64_t)p * NH * NW + bi] += 1.0f;
+            }
+    tu_assert_close("max_pool2d_ties_dx", x->grad, want_dx, x->numel, 0.0f, 0.0f);
+    free(want_dx);
+    graph_free(g);
+    tu_leaf_free(x);
+}
+
 static void test_pools(void **state) {
     (void)state;
     tensor *x = leaf_distinct(4, (int[]){2, 3, 6, 5}, 7);
@@ -219,6 +256,7 @@ static void test_pools(void **state) {
     graph_free(g);
     tu_leaf_free(p);
     tu_leaf_free(x);
+    check_max_pool_ties();
 }
 
 static tensor *fwd_scale_channels(graph *g, tensor **in, void *user) {
