@@ -26,6 +26,9 @@
  * what the cores lose by running together (shared memory bandwidth,
  * frequency, noisy neighbours). samples/s is then the sum of the ranks'
  * own rates, and `slowest_samples_per_s` the slowest rank's times p.
+ *
+ * `--comm-thread 1` drives the overlapped reduction from grad_sync's
+ * progress thread instead of the backward hook (grad_sync_thread.h).
  */
 #include "app/trainer.h"
 #include "core/check.h"
@@ -67,11 +70,11 @@ static void comm_init_solo(comm *solo, const comm *world) {
 
 int main(int argc, char **argv) {
     int provided = 0;
-    HEED_MPI_CHECK(MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided));
+    HEED_MPI_CHECK(MPI_Init_thread(&argc, &argv, MPI_THREAD_SERIALIZED, &provided));
     comm world;
     comm_init(&world, MPI_COMM_WORLD);
     int B = 64, steps = 6, warmup = 2, threads = 1, overlap = 1, bucket_kb = BUCKET_KB_DEFAULT;
-    int zero = 1, independent = 0, K = 10, C = 1, H = 28, W = 28;
+    int zero = 1, independent = 0, comm_thread = 0, K = 10, C = 1, H = 28, W = 28;
     model_config cfg = model_config_default();
     cfg.dim = 192;
     cfg.depth = 12;
@@ -96,6 +99,8 @@ int main(int argc, char **argv) {
             zero = atoi(v);
         else if (!strcmp(k, "--independent"))
             independent = atoi(v);
+        else if (!strcmp(k, "--comm-thread"))
+            comm_thread = atoi(v);
         else if (!strcmp(k, "--image"))
             H = W = atoi(v);
         else if (!model_args_apply(&cfg, k, v))
@@ -135,6 +140,8 @@ int main(int argc, char **argv) {
     trainer t;
     trainer_init(&t, m, tc, &ac, zero != 0, false, 0, 0.0f, 1);
     trainer_set_comm(&t, (size_t)bucket_kb * 1024, overlap != 0);
+    if (comm_thread && tc->size > 1 && !trainer_start_comm_thread(&t))
+        HEED_DIE(HEED_EXIT_BAD_INPUT, "--comm-thread 1: MPI gives no MPI_THREAD_SERIALIZED");
 
     double t0 = 0, wait_sum_lo = 0;
     grad_sync_stats base = {0};
@@ -184,14 +191,16 @@ int main(int argc, char **argv) {
     agree = min_over_ranks(&world, agree) > 0;
     if (world.rank == 0)
         printf("{\"ranks\": %d, \"batch_per_rank\": %d, \"params\": %lld, \"buckets\": %d, "
-               "\"bucket_kb\": %d, \"overlap\": %d, \"zero\": %d, \"independent\": %d, "
+               "\"bucket_kb\": %d, \"overlap\": %d, \"comm_thread\": %d, \"zero\": %d, "
+               "\"independent\": %d, "
                "\"steps\": %d, \"step_s\": %.5f, \"samples_per_s\": %.2f, "
                "\"slowest_samples_per_s\": %.2f, \"wait_ms\": %.3f, \"exposed_ms\": %.3f, "
                "\"hook_ms\": %.3f, \"gather_ms\": %.3f, \"reduce_alone_ms\": %.3f, "
                "\"buckets_in_backward\": %.2f, \"params_agree\": %s}\n",
-               world.size, B, (long long)m->ps.numel, t.sync.plan.count, bucket_kb, overlap, zero,
-               independent, steps, dt / steps, rate, slowest, wait * 1e3, wait_sum_lo / steps * 1e3,
-               hook * 1e3, gather * 1e3, alone * 1e3, in_bwd, agree ? "true" : "false");
+               world.size, B, (long long)m->ps.numel, t.sync.plan.count, bucket_kb, overlap,
+               comm_thread, zero, independent, steps, dt / steps, rate, slowest, wait * 1e3,
+               wait_sum_lo / steps * 1e3, hook * 1e3, gather * 1e3, alone * 1e3, in_bwd,
+               agree ? "true" : "false");
     trainer_free(&t);
     model_free(m);
     free(images);

@@ -32,6 +32,10 @@ void trainer_set_comm(trainer *t, size_t bucket_bytes, bool overlap) {
     t->overlap = overlap;
 }
 
+bool trainer_start_comm_thread(trainer *t) {
+    return grad_sync_start_thread(&t->sync);
+}
+
 void trainer_set_class_weights(trainer *t, const float *w) {
     free(t->class_weights);
     t->class_weights = NULL;

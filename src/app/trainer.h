@@ -73,6 +73,11 @@ void trainer_set_class_weights(trainer *t, const float *w);
  * the same for any choice. Collective (every rank, same arguments). */
 void trainer_set_comm(trainer *t, size_t bucket_bytes, bool overlap);
 
+/* Drives the overlapped reduction from a progress thread (grad_sync.h).
+ * False when MPI was not initialised with MPI_THREAD_SERIALIZED or more, or
+ * the run has one rank. Bitwise the same results either way. */
+bool trainer_start_comm_thread(trainer *t);
+
 typedef struct step_result {
     double loss;      /* mean over the global batch, identical on all ranks */
     double grad_norm; /* before clipping */

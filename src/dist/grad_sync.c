@@ -6,6 +6,7 @@
 #include "dist/grad_sync.h"
 
 #include "dist/check_dist.h"
+#include "dist/grad_sync_thread.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -41,6 +42,7 @@ void grad_sync_plan_buckets(grad_sync *s, const params *ps, size_t bucket_bytes)
 }
 
 void grad_sync_free(grad_sync *s) {
+    grad_sync_thread_free(s->thread);
     ring_free(&s->ring);
     adam_state_free(&s->adam);
     bucket_plan_free(&s->plan);
@@ -89,24 +91,35 @@ static void sync_start_next(grad_sync *s) {
     s->active = true;
 }
 
-/* The backward hook: tape entry `entry` has finished. Starts the buckets
- * that are final, in plan order, one at a time, and advances the one in
- * flight without blocking. */
-static void sync_hook(void *ctx, int entry) {
-    grad_sync *s = ctx;
+bool grad_sync_advance(grad_sync *s, int entry) {
     double t0 = MPI_Wtime();
+    bool changed = false;
     for (;;) {
         if (s->active) {
             if (!ring_rs_progress(&s->op, false))
                 break;
             s->active = false;
+            changed = true;
         }
         if (s->next >= s->plan.count || s->ready_at[s->next] < entry)
             break;
         sync_start_next(s);
         s->stats.buckets_in_backward++;
+        changed = true;
     }
     s->stats.hook_s += MPI_Wtime() - t0;
+    return changed;
+}
+
+/* The backward hook: tape entry `entry` has finished. With a progress
+ * thread, tells it so (and nothing else: the thread owns MPI until finish);
+ * otherwise advances the reduction itself. */
+static void sync_hook(void *ctx, int entry) {
+    grad_sync *s = ctx;
+    if (s->thread)
+        grad_sync_thread_note_entry(s->thread, entry);
+    else
+        grad_sync_advance(s, entry);
 }
 
 void grad_sync_begin(grad_sync *s, params *ps, graph *g, bool overlap) {
@@ -130,11 +143,22 @@ void grad_sync_begin(grad_sync *s, params *ps, graph *g, bool overlap) {
     }
     graph_set_backward_hook(g, sync_hook, s);
     s->hooked = g;
+    if (s->thread)
+        grad_sync_thread_run(s->thread);
+}
+
+bool grad_sync_start_thread(grad_sync *s) {
+    HEED_ASSERT(!s->active && !s->hooked);
+    if (!s->thread && s->comm->size > 1)
+        s->thread = grad_sync_thread_create(s);
+    return s->thread != NULL;
 }
 
 bool grad_sync_finish(grad_sync *s, params *ps) {
     double t0 = MPI_Wtime();
     if (s->hooked) {
+        if (s->thread)
+            grad_sync_thread_park(s->thread);
         graph_set_backward_hook(s->hooked, NULL, NULL);
         s->hooked = NULL;
     }

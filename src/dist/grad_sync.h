@@ -59,6 +59,8 @@ typedef struct grad_sync_stats {
     int64_t buckets_at_finish;   /* buckets started in finish */
 } grad_sync_stats;
 
+typedef struct grad_sync_thread grad_sync_thread; /* grad_sync_thread.h */
+
 typedef struct grad_sync {
     const comm *comm;
     ring ring;
@@ -75,11 +77,12 @@ typedef struct grad_sync {
     int next;      /* next bucket of the plan to start */
     bool active;   /* `op` is in flight (bucket next - 1) */
     ring_rs op;
-    graph *hooked; /* graph whose backward hook is ours, or NULL */
-    params *ps;    /* the parameters being reduced this step */
-    bool convert;  /* exact mode: buckets' float grads still to add to `exact` */
-    bool in_range; /* exact mode: every converted value was in range */
-    bool reduced;  /* gradients reduced this step, Adam not yet applied */
+    graph *hooked;            /* graph whose backward hook is ours, or NULL */
+    params *ps;               /* the parameters being reduced this step */
+    bool convert;             /* exact mode: buckets' float grads still to add to `exact` */
+    bool in_range;            /* exact mode: every converted value was in range */
+    bool reduced;             /* gradients reduced this step, Adam not yet applied */
+    grad_sync_thread *thread; /* progress thread, or NULL: the hook drives */
     grad_sync_stats stats;
 } grad_sync;
 
@@ -102,6 +105,18 @@ void grad_sync_plan_buckets(grad_sync *s, const params *ps, size_t bucket_bytes)
  * gradients to the fixed-point sums itself, bucket by bucket (the caller
  * accumulates only the earlier micro-batches). */
 void grad_sync_begin(grad_sync *s, params *ps, graph *g, bool overlap);
+
+/* Optional, after init: drives overlapped reductions from a progress thread
+ * instead of from the backward hook (grad_sync_thread.h). Needs MPI
+ * initialised with MPI_THREAD_SERIALIZED or higher and p > 1; returns false
+ * (and changes nothing) otherwise. Not collective; bitwise the same results. */
+bool grad_sync_start_thread(grad_sync *s);
+
+/* Advances the overlapped reduction once backward has finished tape entry
+ * `entry`: completes the bucket in flight if it can, starts the buckets
+ * that are final, in plan order. Returns whether a bucket completed or
+ * started. Called by the hook or by the progress thread. */
+bool grad_sync_advance(grad_sync *s, int entry);
 
 /* After backward: removes the hook and reduces (reduce-scatter) every bucket
  * not yet reduced, in plan order; replicated mode then all-gathers the

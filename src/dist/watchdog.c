@@ -40,11 +40,6 @@ struct watchdog {
     const char *what;
 };
 
-static void check_pthread(int rc, const char *call) {
-    if (rc != 0)
-        HEED_DIE(HEED_EXIT_INTERNAL, "%s failed: %s", call, strerror(rc));
-}
-
 static struct timespec deadline_after(double seconds) {
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
@@ -83,12 +78,12 @@ static void *monitor_main(void *arg) {
     double period = w->timeout_s / 8 < 1.0 ? w->timeout_s / 8 : 1.0;
     if (period < 0.05)
         period = 0.05;
-    check_pthread(pthread_mutex_lock(&w->lock), "pthread_mutex_lock");
+    HEED_PTHREAD_CHECK(pthread_mutex_lock(&w->lock));
     while (!w->stop) {
         struct timespec tick = deadline_after(period);
         int rc = pthread_cond_timedwait(&w->wake, &w->lock, &tick);
         if (rc != 0 && rc != ETIMEDOUT)
-            check_pthread(rc, "pthread_cond_timedwait");
+            HEED_DIE(HEED_EXIT_INTERNAL, "pthread_cond_timedwait failed: %s", strerror(rc));
         if (w->stop || !w->armed || !passed(&w->deadline))
             continue;
         char at[48] = "before the first step";
@@ -134,12 +129,12 @@ watchdog *watchdog_create(const comm *c, double timeout_s) {
             w->recv[r] = MPI_REQUEST_NULL;
     }
     pthread_condattr_t attr;
-    check_pthread(pthread_condattr_init(&attr), "pthread_condattr_init");
-    check_pthread(pthread_condattr_setclock(&attr, CLOCK_MONOTONIC), "pthread_condattr_setclock");
-    check_pthread(pthread_cond_init(&w->wake, &attr), "pthread_cond_init");
+    HEED_PTHREAD_CHECK(pthread_condattr_init(&attr));
+    HEED_PTHREAD_CHECK(pthread_condattr_setclock(&attr, CLOCK_MONOTONIC));
+    HEED_PTHREAD_CHECK(pthread_cond_init(&w->wake, &attr));
     pthread_condattr_destroy(&attr);
-    check_pthread(pthread_mutex_init(&w->lock, NULL), "pthread_mutex_init");
-    check_pthread(pthread_create(&w->thread, NULL, monitor_main, w), "pthread_create");
+    HEED_PTHREAD_CHECK(pthread_mutex_init(&w->lock, NULL));
+    HEED_PTHREAD_CHECK(pthread_create(&w->thread, NULL, monitor_main, w));
     return w;
 }
 
@@ -151,7 +146,7 @@ void watchdog_free(watchdog *w) {
         w->stop = true;
         pthread_cond_signal(&w->wake);
         pthread_mutex_unlock(&w->lock);
-        check_pthread(pthread_join(w->thread, NULL), "pthread_join");
+        HEED_PTHREAD_CHECK(pthread_join(w->thread, NULL));
         pthread_cond_destroy(&w->wake);
         pthread_mutex_destroy(&w->lock);
         if (w->send != MPI_REQUEST_NULL)

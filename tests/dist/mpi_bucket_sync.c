@@ -11,7 +11,10 @@
  * even ranks (a conditional branch, so ranks finish their buckets in
  * different tape positions). Checked for bucket sizes {one bucket, 1 KiB,
  * 8 KiB}, overlap on and off, ZeRO and replicated, float and exact mode,
- * one or two micro-batches, three steps each:
+ * driven from the backward hook or from the progress thread
+ * (grad_sync_start_thread; its tape entries then take 2 ms each, so the
+ * thread has a backward to overlap), one or two micro-batches, three steps
+ * each:
  *   - no hang (ctest's timeout is the failure);
  *   - float: the reduced gradient (this rank's shard under ZeRO, all of it
  *     replicated) bitwise equal to ring_reduce_scatter_ref / _allreduce_ref
@@ -24,6 +27,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/check.h"
 #include "core/graph.h"
@@ -50,8 +54,14 @@ static float fake_value(int rank, int step, int micro, int tensor_index, int64_t
     return (float)((double)(h % 2000001) * 1e-6 - 1.0);
 }
 
+static bool slow_backward; /* thread runs: entries of 2 ms */
+
 static void fake_backward(void *p) {
     fake_ctx *c = p;
+    if (slow_backward) {
+        const struct timespec ms2 = {0, 2000000};
+        nanosleep(&ms2, NULL);
+    }
     for (int64_t i = 0; i < c->t->numel; i++)
         c->t->grad[i] += fake_value(c->rank, c->step, c->micro, c->t->param, i);
 }
@@ -103,13 +113,20 @@ static void check_plan(const params *ps, size_t bucket_bytes, int p) {
     bucket_plan_free(&bp);
 }
 
+/* Buckets the progress thread started during backward, over all runs. */
+static int64_t thread_buckets_in_backward;
+
 static void run(const comm *c, params *ps, graph *g, size_t bucket_bytes, bool overlap, bool zero,
-                bool exact, int micro_batches) {
+                bool exact, bool thread, int micro_batches) {
     const int me = c->rank;
     const int64_t n = ps->numel;
     grad_sync s;
     grad_sync_init(&s, c, n, zero, exact, 256);
     grad_sync_plan_buckets(&s, ps, bucket_bytes);
+    if (thread)
+        CHECK(grad_sync_start_thread(&s) == (c->size > 1), "progress thread not started at p=%d",
+              c->size);
+    slow_backward = thread;
     float *ref = xmalloc(sizeof(float) * (size_t)n);
     int64_t *refi = xcalloc((size_t)n, sizeof(int64_t));
     for (int step = 0; step < 3; step++) {
@@ -151,8 +168,12 @@ static void run(const comm *c, params *ps, graph *g, size_t bucket_bytes, bool o
         grad_sync_discard(&s);
         free(acc);
     }
-    if (overlap && c->size > 1 && bucket_bytes > 0)
+    /* the thread may sleep through a whole backward now and then; the hook
+     * cannot miss one */
+    if (overlap && c->size > 1 && bucket_bytes > 0 && !thread)
         CHECK(s.stats.buckets_in_backward > 0, "overlap on but no bucket started in backward");
+    if (thread)
+        thread_buckets_in_backward += s.stats.buckets_in_backward;
     if (!overlap)
         CHECK(s.stats.buckets_in_backward == 0, "overlap off but buckets started in backward");
     free(ref);
@@ -162,7 +183,8 @@ static void run(const comm *c, params *ps, graph *g, size_t bucket_bytes, bool o
 
 int main(int argc, char **argv) {
     int provided = 0;
-    MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
+    MPI_Init_thread(&argc, &argv, MPI_THREAD_SERIALIZED, &provided);
+    CHECK(provided >= MPI_THREAD_SERIALIZED, "MPI gives thread level %d", provided);
     comm c;
     comm_init(&c, MPI_COMM_WORLD);
     params ps;
@@ -177,12 +199,14 @@ int main(int argc, char **argv) {
     const size_t buckets[] = {0, 1024, 8192};
     for (size_t b = 0; b < sizeof buckets / sizeof buckets[0]; b++) {
         check_plan(&ps, buckets[b], c.size);
-        for (int mode = 0; mode < 8; mode++) {
-            bool overlap = mode & 1, zero = mode & 2, exact = mode & 4;
-            run(&c, &ps, g, buckets[b], overlap, zero, exact, 1);
-            run(&c, &ps, g, buckets[b], overlap, zero, exact, 2);
+        for (int mode = 0; mode < 16; mode++) {
+            bool overlap = mode & 1, zero = mode & 2, exact = mode & 4, thread = mode & 8;
+            run(&c, &ps, g, buckets[b], overlap, zero, exact, thread, 1);
+            run(&c, &ps, g, buckets[b], overlap, zero, exact, thread, 2);
         }
     }
+    if (c.size > 1)
+        CHECK(thread_buckets_in_backward > 0, "the progress thread never started a bucket");
     if (c.rank == 0)
         printf("mpi_bucket_sync: p=%d OK\n", c.size);
     graph_free(g);
