@@ -134,7 +134,8 @@ static void print_libraries(const comm *c, int provided) {
     if (nl)
         *nl = 0;
     printf("MPI:      %s (standard %d.%d)\n", lib, major, minor);
-    printf("          thread level %s (heed needs MPI_THREAD_FUNNELED)\n",
+    printf("          thread level %s (heed needs MPI_THREAD_FUNNELED, --comm-thread "
+           "MPI_THREAD_SERIALIZED)\n",
            thread_level_name(provided));
     printf("          %d rank%s on %d host%s\n", c->size, c->size > 1 ? "s" : "", c->num_nodes,
            c->num_nodes > 1 ? "s" : "");
@@ -367,7 +368,7 @@ static int parse_args(int argc, char **argv, const char **out, int *threads, con
 
 int cmd_doctor(int argc, char **argv) {
     int provided = 0;
-    HEED_MPI_CHECK(MPI_Init_thread(NULL, NULL, MPI_THREAD_FUNNELED, &provided));
+    HEED_MPI_CHECK(MPI_Init_thread(NULL, NULL, MPI_THREAD_SERIALIZED, &provided));
     comm c;
     comm_init(&c, MPI_COMM_WORLD);
     const char *out = "runs";
@@ -397,6 +398,12 @@ int cmd_doctor(int argc, char **argv) {
         if (provided < MPI_THREAD_FUNNELED) {
             printf("WARNING: the MPI library gives only %s; heed's prefetch and watchdog "
                    "threads need MPI_THREAD_FUNNELED\n",
+                   thread_level_name(provided));
+            warnings++;
+        } else if (provided < MPI_THREAD_SERIALIZED) {
+            printf("WARNING: the MPI library gives only %s; heed train's --comm-thread (on from "
+                   "8 ranks by default) needs MPI_THREAD_SERIALIZED and falls back to the "
+                   "backward hook\n",
                    thread_level_name(provided));
             warnings++;
         }

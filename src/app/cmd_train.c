@@ -92,6 +92,25 @@ static void set_class_weights(run *r) {
     free(counts);
 }
 
+/* --comm-thread: on, or auto from COMM_THREAD_AUTO_RANKS ranks up, starts
+ * the progress thread of the overlapped reduction. `on` with an MPI that
+ * gives less than MPI_THREAD_SERIALIZED is an error (same on every rank);
+ * auto then keeps the backward hook. */
+static bool start_comm_thread(run *r, int provided, char *err, size_t errlen) {
+    bool on = !strcmp(r->rc.comm_thread, "on");
+    bool want =
+        on || (!strcmp(r->rc.comm_thread, "auto") && r->comm.size >= COMM_THREAD_AUTO_RANKS);
+    if (!want || !r->rc.overlap || r->comm.size == 1 || trainer_start_comm_thread(&r->trainer))
+        return true;
+    if (!on)
+        return true;
+    snprintf(err, errlen,
+             "--comm-thread on needs MPI_THREAD_SERIALIZED, but this MPI gives thread level %d "
+             "(use --comm-thread off, or an MPI built with thread support)",
+             provided);
+    return false;
+}
+
 static int finish_bad_input(run *r, const char *msg) {
     if (r->comm.rank == 0)
         fprintf(stderr, "heed train: %s\n", msg);
@@ -543,7 +562,9 @@ static bool resume(run *r, int64_t *start_step, char *err, size_t errlen) {
 
 int cmd_train(int argc, char **argv) {
     int provided;
-    HEED_MPI_CHECK(MPI_Init_thread(NULL, NULL, MPI_THREAD_FUNNELED, &provided));
+    /* SERIALIZED: grad_sync's progress thread calls MPI while the training
+     * thread computes (never both at once, grad_sync_thread.h) */
+    HEED_MPI_CHECK(MPI_Init_thread(NULL, NULL, MPI_THREAD_SERIALIZED, &provided));
     run r;
     memset(&r, 0, sizeof r);
     comm_init(&r.comm, MPI_COMM_WORLD);
@@ -626,6 +647,12 @@ int cmd_train(int argc, char **argv) {
     trainer_init(&r.trainer, r.model, &r.comm, &ac, r.rc.zero, r.rc.exact_reduce, r.rc.micro_batch,
                  r.rc.label_smoothing, r.rc.seed);
     trainer_set_comm(&r.trainer, (size_t)r.rc.bucket_kb * 1024, r.rc.overlap);
+    if (!start_comm_thread(&r, provided, err, sizeof err)) {
+        trainer_free(&r.trainer);
+        model_free(r.model);
+        data_feed_free(r.data);
+        return finish_bad_input(&r, err);
+    }
     if (r.rc.class_balance > 0.0f)
         set_class_weights(&r);
     if (is_root(&r)) {

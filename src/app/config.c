@@ -74,6 +74,8 @@ static const opt options[] = {
     {"bn-momentum", OPT_FLOAT, RC(mc.bn_momentum), "batch-norm running-statistics momentum"},
     {"bucket-kb", OPT_INT, RC(bucket_kb), "gradient bucket size in KiB (0: one bucket)"},
     {"overlap", OPT_BOOL, RC(overlap), "reduce gradient buckets during backward"},
+    {"comm-thread", OPT_STR, RC(comm_thread),
+     "drive the overlapped reduction from a progress thread: auto (from 8 ranks up), on, off"},
     {"embed-dim", OPT_INT, RC(mc.embed_dim), "bilstm/bigru: embedding width (0: dim)"},
     {"fusion", OPT_STR, RC(mc.fusion),
      "fusion: concat (pooled features) or xattn (cross-attention)"},
@@ -115,6 +117,7 @@ void run_config_default(run_config *rc) {
     strcpy(rc->on_nonfinite, "stop");
     rc->bucket_kb = BUCKET_KB_DEFAULT;
     rc->overlap = true;
+    strcpy(rc->comm_thread, "auto");
     rc->keep = 3;
 }
 
@@ -336,6 +339,11 @@ bool run_config_check(const run_config *rc, char *err, size_t errlen) {
     }
     if (strcmp(rc->on_nonfinite, "stop") && strcmp(rc->on_nonfinite, "skip")) {
         snprintf(err, errlen, "--on-nonfinite must be stop or skip, got '%s'", rc->on_nonfinite);
+        return false;
+    }
+    if (strcmp(rc->comm_thread, "auto") && strcmp(rc->comm_thread, "on") &&
+        strcmp(rc->comm_thread, "off")) {
+        snprintf(err, errlen, "--comm-thread must be auto, on or off, got '%s'", rc->comm_thread);
         return false;
     }
     if (!(rc->collective_timeout >= 0.0f)) {

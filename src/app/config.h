@@ -44,17 +44,18 @@ typedef struct run_config {
     bool check_sync; /* compare a parameter hash across ranks every step */
     bool in_memory;  /* load the whole split instead of streaming */
     bool drop_last;
-    int length_buckets; /* text: global batches per length-sorting window (0: off) */
-    int max_eval;       /* evaluate at most this many samples (0: all) */
+    int length_buckets;       /* text: global batches per length-sorting window (0: off) */
+    int max_eval;             /* evaluate at most this many samples (0: all) */
     float collective_timeout; /* seconds before a stuck collective ends the job (0: off) */
     char on_nonfinite[8];     /* NaN/Inf in loss or gradients: "stop" or "skip" the step */
-    int ckpt_every;     /* checkpoint every N steps (0: only at the end and on preemption) */
-    int keep;           /* keep the newest K checkpoints */
-    int keep_every;     /* also keep every checkpoint whose step is a multiple of N (0: none) */
+    int ckpt_every;           /* checkpoint every N steps (0: only at the end and on preemption) */
+    int keep;                 /* keep the newest K checkpoints */
+    int keep_every; /* also keep every checkpoint whose step is a multiple of N (0: none) */
     char resume[CONFIG_STR]; /* "", "auto" or a checkpoint path */
     model_config mc;
-    int bucket_kb; /* gradient bucket size in KiB (0: one bucket) */
-    bool overlap;  /* reduce buckets during backward (--no-overlap: after) */
+    int bucket_kb;                    /* gradient bucket size in KiB (0: one bucket) */
+    bool overlap;                     /* reduce buckets during backward (--no-overlap: after) */
+    char comm_thread[8];              /* progress thread for the overlap: "auto", "on" or "off" */
     char init_image_from[CONFIG_STR]; /* fusion: image tower from a vit params file/checkpoint */
     char init_text_from[CONFIG_STR];  /* fusion: text tower from a transformer one */
     char init_from[CONFIG_STR];       /* start from the same-named tensors of a params file */

@@ -73,6 +73,11 @@ void trainer_set_class_weights(trainer *t, const float *w);
  * the same for any choice. Collective (every rank, same arguments). */
 void trainer_set_comm(trainer *t, size_t bucket_bytes, bool overlap);
 
+/* heed train --comm-thread auto starts the progress thread from this many
+ * ranks up: below it the backward hook already keeps a bucket's short ring
+ * moving (docs/benchmarks.md, "Progress thread"). */
+enum { COMM_THREAD_AUTO_RANKS = 8 };
+
 /* Drives the overlapped reduction from a progress thread (grad_sync.h).
  * False when MPI was not initialised with MPI_THREAD_SERIALIZED or more, or
  * the run has one rank. Bitwise the same results either way. */

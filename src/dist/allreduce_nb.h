@@ -3,10 +3,11 @@
  * the caller advances: over any chunk boundaries, on float32 or int64, one
  * segment-level pipeline through all p-1 ring steps.
  *
- * Why a state machine: under MPI_THREAD_FUNNELED there is no progress
- * thread, so a reduction overlapped with backward advances only when the
- * training thread calls into MPI. ring_rs_progress (nonblocking) is that
- * call: the backward hook makes it after every tape entry. It posts what
+ * Why a state machine: MPI has no progress thread of its own here, so a
+ * reduction overlapped with backward advances only when some thread calls
+ * into MPI. ring_rs_progress (nonblocking) is that call: the backward hook
+ * makes it after every tape entry, or grad_sync's progress thread between
+ * short sleeps (grad_sync_thread.h). It posts what
  * can be posted, tests what is in flight, adds what has arrived, and returns.
  *
  * The schedule is that of allreduce.h (step k: rank r sends chunk r-k-1 and

@@ -21,14 +21,15 @@
  * accumulate): after each tape entry the hook starts every bucket, in plan
  * order, whose tensors' first use (graph_param_first_use) backward has
  * passed, and advances the one in flight with MPI_Test (nonblocking ring,
- * allreduce_nb.h): under MPI_THREAD_FUNNELED the training thread is the only
- * one that can drive MPI, and the tape gives it a call every few
- * microseconds to milliseconds. A bucket whose tensors all went unused this
- * step (a branch not taken, a frozen tower) only starts in grad_sync_finish,
- * after backward, so it cannot hang: every rank reaches finish and reduces
- * what is left in the same order. Without overlap, finish reduces every
- * bucket after backward. Results are bitwise the same either way, and the
- * same as one reduce-scatter of the whole buffer (same chunk boundaries).
+ * allreduce_nb.h): the tape gives the training thread a call every few
+ * microseconds to milliseconds. Or, after grad_sync_start_thread, a
+ * progress thread does the same schedule every 50 us to 1 ms while the hook
+ * only publishes how far backward has got (grad_sync_thread.h): at many
+ * ranks a bucket's ring has more steps than the hook has calls. A bucket whose tensors all went
+ * unused this step (a branch not taken, a frozen tower) only starts in grad_sync_finish, after
+ * backward, so it cannot hang: every rank reaches finish and reduces what is left in the same
+ * order. Without overlap, finish reduces every bucket after backward. Results are bitwise the same
+ * either way, and the same as one reduce-scatter of the whole buffer (same chunk boundaries).
  *
  *   grad_sync_plan_buckets(&s, &ps, bucket_bytes);       // once
  *   each step: ... last micro-batch forward ...

@@ -9,9 +9,9 @@
  *     clipping: the clip norm is summed in a different order);
  *   - dropout does not break either property (masks keyed by sample id);
  *   - gradient buckets overlapped with backward (the default), small buckets
- *     overlapped, and buckets reduced after backward (--no-overlap) give
- *     bitwise-identical parameters (same ring chunks, same sums), in float
- *     and in exact mode.
+ *     overlapped and driven by the progress thread (--comm-thread on), and
+ *     buckets reduced after backward (--no-overlap) give bitwise-identical
+ *     parameters (same ring chunks, same sums), in float and in exact mode.
  * Synthetic data: token sequences whose label is a function of the tokens. */
 #include "app/trainer.h"
 
@@ -95,7 +95,8 @@ static void run(const comm *world, const comm *self, float dropout, int micro_ba
     trainer_init(&tr, dist_repl, world, &ac, false, false, micro_batch, 0.0f, 11);
     trainer_init(&ts, single, self, &ac, false, false, micro_batch, 0.0f, 11);
     trainer_init(&tsm, dist_small, world, &ac, true, false, micro_batch, 0.0f, 11);
-    trainer_set_comm(&tsm, 2048, true); /* many small buckets, overlapped */
+    trainer_set_comm(&tsm, 2048, true); /* many small buckets, overlapped, by the thread */
+    EXPECT(trainer_start_comm_thread(&tsm) == (p > 1), "progress thread not started at p=%d", p);
     trainer_init(&ta, dist_after, world, &ac, false, false, micro_batch, 0.0f, 11);
     trainer_set_comm(&ta, 2048, false); /* replicated, reduced after backward */
     int64_t lo, hi;
@@ -163,6 +164,7 @@ static void run_exact(const comm *world, const comm *self) {
     trainer td, ts, ta;
     trainer_init(&td, dist, world, &ac, true, true, MB, 0.0f, 11);
     trainer_set_comm(&td, 2048, true);
+    EXPECT(trainer_start_comm_thread(&td) == (p > 1), "progress thread not started at p=%d", p);
     trainer_init(&ts, single, self, &ac, false, true, MB, 0.0f, 11);
     trainer_init(&ta, after, world, &ac, false, true, MB, 0.0f, 11);
     trainer_set_comm(&ta, 4096, false);
@@ -193,7 +195,8 @@ static void run_exact(const comm *world, const comm *self) {
 }
 
 int main(int argc, char **argv) {
-    MPI_Init(&argc, &argv);
+    int provided = 0;
+    MPI_Init_thread(&argc, &argv, MPI_THREAD_SERIALIZED, &provided);
     comm world, self;
     comm_init(&world, MPI_COMM_WORLD);
     comm_init(&self, MPI_COMM_SELF);

@@ -34,5 +34,6 @@ expect 2 "expects a number" -- train --model vit --data x.h5 --lr fast
 expect 2 "learning-rate" -- train --config "$work/typo.ini" --model vit --data x.h5
 expect 2 "--model is required" -- train --data x.h5
 expect 2 "--class-balance must be in \[0, 2\]" -- train --model vit --data x.h5 --class-balance -1
+expect 2 "--comm-thread must be auto, on or off" -- train --model vit --data x.h5 --comm-thread maybe
 [ "$failures" -eq 0 ] && echo "OK: all bad-input cases exit 2 with a clear message"
 exit "$failures"

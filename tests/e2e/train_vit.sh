@@ -16,12 +16,14 @@ flags=(--oversubscribe)
 rm -rf "$work/run"
 mpirun "${flags[@]}" -n 2 "$heed" train --model vit --data "$data" --out "$work/run" \
   --steps 300 --batch-size 64 --lr 2e-3 --warmup 30 --dim 64 --depth 4 --heads 4 --ffn 128 \
-  --patch 4 --log-every 50 --eval-every 150 --max-eval 2000 --check-sync | tee "$work/out.txt"
+  --patch 4 --log-every 50 --eval-every 150 --max-eval 2000 --check-sync --comm-thread on |
+  tee "$work/out.txt"
 acc=$(sed -n 's/^test accuracy: \([0-9.]*\).*/\1/p' "$work/out.txt")
 [ -n "$acc" ] || { echo "FAIL: no test accuracy printed"; exit 1; }
 for f in config.ini metrics.jsonl curves.png; do
   [ -s "$work/run/$f" ] || { echo "FAIL: run directory lacks $f"; exit 1; }
 done
+grep -q '^comm-thread = on' "$work/run/config.ini" || { echo "FAIL: config.ini lacks comm-thread = on"; exit 1; }
 grep -q '"kind":"eval"' "$work/run/metrics.jsonl" || { echo "FAIL: no eval line in metrics.jsonl"; exit 1; }
 grep -q '"kind":"train"' "$work/run/metrics.jsonl" || { echo "FAIL: no train line in metrics.jsonl"; exit 1; }
 awk -v a="$acc" 'BEGIN { exit !(a >= 0.70) }' || { echo "FAIL: test accuracy $acc < 0.70"; exit 1; }
