@@ -28,7 +28,9 @@
  * own rates, and `slowest_samples_per_s` the slowest rank's times p.
  *
  * `--comm-thread 1` drives the overlapped reduction from grad_sync's
- * progress thread instead of the backward hook (grad_sync_thread.h).
+ * progress thread instead of the backward hook (grad_sync_thread.h), `0`
+ * from the hook; the default is heed train's auto (the thread from
+ * COMM_THREAD_AUTO_RANKS ranks up).
  */
 #include "app/trainer.h"
 #include "core/check.h"
@@ -74,7 +76,7 @@ int main(int argc, char **argv) {
     comm world;
     comm_init(&world, MPI_COMM_WORLD);
     int B = 64, steps = 6, warmup = 2, threads = 1, overlap = 1, bucket_kb = BUCKET_KB_DEFAULT;
-    int zero = 1, independent = 0, comm_thread = 0, K = 10, C = 1, H = 28, W = 28;
+    int zero = 1, independent = 0, comm_thread = -1, K = 10, C = 1, H = 28, W = 28;
     model_config cfg = model_config_default();
     cfg.dim = 192;
     cfg.depth = 12;
@@ -140,6 +142,8 @@ int main(int argc, char **argv) {
     trainer t;
     trainer_init(&t, m, tc, &ac, zero != 0, false, 0, 0.0f, 1);
     trainer_set_comm(&t, (size_t)bucket_kb * 1024, overlap != 0);
+    if (comm_thread < 0) /* as heed train --comm-thread auto */
+        comm_thread = tc->size >= COMM_THREAD_AUTO_RANKS;
     if (comm_thread && tc->size > 1 && !trainer_start_comm_thread(&t))
         HEED_DIE(HEED_EXIT_BAD_INPUT, "--comm-thread 1: MPI gives no MPI_THREAD_SERIALIZED");
 
