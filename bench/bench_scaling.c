@@ -144,7 +144,8 @@ int main(int argc, char **argv) {
     trainer_set_comm(&t, (size_t)bucket_kb * 1024, overlap != 0);
     if (comm_thread < 0) /* as heed train --comm-thread auto */
         comm_thread = tc->size >= COMM_THREAD_AUTO_RANKS;
-    if (comm_thread && tc->size > 1 && !trainer_start_comm_thread(&t))
+    comm_thread = comm_thread && overlap && tc->size > 1; /* what runs */
+    if (comm_thread && !trainer_start_comm_thread(&t))
         HEED_DIE(HEED_EXIT_BAD_INPUT, "--comm-thread 1: MPI gives no MPI_THREAD_SERIALIZED");
 
     double t0 = 0, wait_sum_lo = 0;
