@@ -16,6 +16,7 @@
 
 #include "core/check.h"
 #include "core/fastmath.h"
+#include "core/lanes.h"
 
 #include <math.h>
 
@@ -24,61 +25,64 @@ typedef struct bn_dims {
     int64_t HW;
 } bn_dims;
 
-/* Row reductions over one (b, c) plane of HW values in BN_LANES float
- * partial sums combined in a fixed order (gcc vectorises them without
- * reassociating); the planes of a channel are then added in double. */
-enum { BN_LANES = 8 };
-
-static inline double lanes_combine(const float *s) {
-    return (double)(((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7])));
+/* Row reductions over one (b, c) plane of HW values in 8 float partial
+ * sums (core/lanes.h; the tail goes to lane 0); the planes of a channel are
+ * then added in double. */
+static inline double lanes_combine(const lanes8 *v) {
+    return (double)lanes8_sum(v);
 }
 
 static inline double row_sum(const float *v, int64_t n) {
-    float s[BN_LANES] = {0};
+    lanes8 s = {0};
     int64_t i = 0;
-    for (; i + BN_LANES <= n; i += BN_LANES)
-        for (int j = 0; j < BN_LANES; j++)
-            s[j] += v[i + j];
+    for (; i + 8 <= n; i += 8) {
+        lanes8 t;
+        lanes8_load(&t, v + i);
+        s += t;
+    }
     for (; i < n; i++)
         s[0] += v[i];
-    return lanes_combine(s);
+    return lanes_combine(&s);
 }
 
 /* sum of v - m and sum of (v - m)^2, in one pass */
 static inline void row_sums_dev(const float *v, float m, int64_t n, double *sd, double *sq) {
-    float s[BN_LANES] = {0}, q[BN_LANES] = {0};
+    lanes8 s = {0}, q = {0};
     int64_t i = 0;
-    for (; i + BN_LANES <= n; i += BN_LANES)
-        for (int j = 0; j < BN_LANES; j++) {
-            float d = v[i + j] - m;
-            s[j] += d;
-            q[j] += d * d;
-        }
+    for (; i + 8 <= n; i += 8) {
+        lanes8 d;
+        lanes8_load(&d, v + i);
+        d -= m;
+        s += d;
+        q += d * d;
+    }
     for (; i < n; i++) {
         float d = v[i] - m;
         s[0] += d;
         q[0] += d * d;
     }
-    *sd += lanes_combine(s);
-    *sq += lanes_combine(q);
+    *sd += lanes_combine(&s);
+    *sq += lanes_combine(&q);
 }
 
 /* sum of d and sum of d (x - m), in one pass */
 static inline void row_sums_grad(const float *d, const float *x, float m, int64_t n, double *sd,
                                  double *sdx) {
-    float a[BN_LANES] = {0}, b[BN_LANES] = {0};
+    lanes8 a = {0}, b = {0};
     int64_t i = 0;
-    for (; i + BN_LANES <= n; i += BN_LANES)
-        for (int j = 0; j < BN_LANES; j++) {
-            a[j] += d[i + j];
-            b[j] += d[i + j] * (x[i + j] - m);
-        }
+    for (; i + 8 <= n; i += 8) {
+        lanes8 dv, xv;
+        lanes8_load(&dv, d + i);
+        lanes8_load(&xv, x + i);
+        a += dv;
+        b += dv * (xv - m);
+    }
     for (; i < n; i++) {
         a[0] += d[i];
         b[0] += d[i] * (x[i] - m);
     }
-    *sd += lanes_combine(a);
-    *sdx += lanes_combine(b);
+    *sd += lanes_combine(&a);
+    *sdx += lanes_combine(&b);
 }
 
 /* mean, rstd (C) of x (B, C, HW) over (B, HW); var_unbiased (C) too. Two

@@ -7,49 +7,46 @@
  * row statistics: one reduction over the row for the two means it needs,
  * then plain loops that write the three gradients while the row is in L1.
  *
- * Reductions run in NORM_LANES independent partial sums combined in a fixed
- * order: gcc vectorises them without reassociating, and the result does not
- * depend on the CPU's vector width.
+ * Reductions run in 8 partial sums combined in a fixed order (core/lanes.h):
+ * the result does not depend on the CPU's vector width.
  */
 #include "core/ops.h"
 
 #include "core/check.h"
 #include "core/fastmath.h"
+#include "core/lanes.h"
 
 #include <math.h>
 
-enum { NORM_LANES = 8 };
-
-static inline float lanes_combine(const float *s) {
-    return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
-}
-
 static inline float lanes_sum(const float *v, int n) {
-    float s[NORM_LANES] = {0};
+    lanes8 s = {0};
     int i = 0;
-    for (; i + NORM_LANES <= n; i += NORM_LANES)
-        for (int j = 0; j < NORM_LANES; j++)
-            s[j] += v[i + j];
+    for (; i + 8 <= n; i += 8) {
+        lanes8 t;
+        lanes8_load(&t, v + i);
+        s += t;
+    }
     for (; i < n; i++)
         s[0] += v[i];
-    return lanes_combine(s);
+    return lanes8_sum(&s);
 }
 
 /* sum of (v - m)^2: two passes (mean first) rather than E[x^2] - m^2,
  * which cancels when |mean| >> std. */
 static inline float lanes_sum_sq_dev(const float *v, float m, int n) {
-    float s[NORM_LANES] = {0};
+    lanes8 s = {0};
     int i = 0;
-    for (; i + NORM_LANES <= n; i += NORM_LANES)
-        for (int j = 0; j < NORM_LANES; j++) {
-            float d = v[i + j] - m;
-            s[j] += d * d;
-        }
+    for (; i + 8 <= n; i += 8) {
+        lanes8 d;
+        lanes8_load(&d, v + i);
+        d -= m;
+        s += d * d;
+    }
     for (; i < n; i++) {
         float d = v[i] - m;
         s[0] += d * d;
     }
-    return lanes_combine(s);
+    return lanes8_sum(&s);
 }
 
 /* out (R, C) = (x - mean) * rstd * w + b; mean, rstd (R) saved when not
@@ -93,21 +90,24 @@ HEED_SIMD_CLONES static void layer_norm_backward(float *dx, float *dw, float *db
                 dw[i] += (xr[i] - m) * s * d[i];
         if (!dx)
             continue;
-        float sdn[NORM_LANES] = {0}, sdnn[NORM_LANES] = {0};
+        lanes8 sdn = {0}, sdnn = {0};
         int i = 0;
-        for (; i + NORM_LANES <= C; i += NORM_LANES)
-            for (int j = 0; j < NORM_LANES; j++) {
-                float dn = w[i + j] * d[i + j];
-                sdn[j] += dn;
-                sdnn[j] += dn * ((xr[i + j] - m) * s);
-            }
+        for (; i + 8 <= C; i += 8) {
+            lanes8 wv, dv, xv;
+            lanes8_load(&wv, w + i);
+            lanes8_load(&dv, d + i);
+            lanes8_load(&xv, xr + i);
+            lanes8 dn = wv * dv;
+            sdn += dn;
+            sdnn += dn * ((xv - m) * s);
+        }
         for (; i < C; i++) {
             float dn = w[i] * d[i];
             sdn[0] += dn;
             sdnn[0] += dn * ((xr[i] - m) * s);
         }
-        float dn_mean = lanes_combine(sdn) * inv_c;
-        float dnn_mean = lanes_combine(sdnn) * inv_c;
+        float dn_mean = lanes8_sum(&sdn) * inv_c;
+        float dnn_mean = lanes8_sum(&sdnn) * inv_c;
         float *dxr = dx + r * C;
         if (acc_dx)
             for (i = 0; i < C; i++)
