@@ -1,5 +1,7 @@
 #include "core/conv_direct.h"
 
+#include "core/small_gemm.h"
+
 #include <immintrin.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -208,18 +210,7 @@ void conv_direct_dw(float *dw, const float *dout, int64_t dout_stride, const flo
     memset(dwt, 0, sizeof(float) * CK * OCg);
     for (int n = 0; n < B; n++) {
         pad_planes(xpad, offs, x + n * x_stride, g);
-        const float *dn = dout + n * dout_stride;
-        /* 8 pixels of 8 channels at a time: whole cache lines each way */
-        for (int o0 = 0; o0 < OCg; o0 += 8) {
-            int64_t p0 = 0;
-            for (; p0 + 8 <= hw; p0 += 8)
-                for (int p = 0; p < 8; p++)
-                    for (int o = 0; o < 8; o++)
-                        dt[(p0 + p) * OCg + o0 + o] = dn[(o0 + o) * hw + p0 + p];
-            for (; p0 < hw; p0++)
-                for (int o = 0; o < 8; o++)
-                    dt[p0 * OCg + o0 + o] = dn[(o0 + o) * hw + p0];
-        }
+        small_transpose(dt, dout + n * dout_stride, OCg, (int)hw, (int)hw);
         k.dw_fn(dwt, dt, xpad, plane_floats(g), pitch(g), offs, g->Cg, KK, OCg, g->H, g->W);
     }
     for (int o = 0; o < OCg; o++)
