@@ -100,10 +100,10 @@ static bool start_comm_thread(run *r, int provided, char *err, size_t errlen) {
     bool on = !strcmp(r->rc.comm_thread, "on");
     bool want =
         on || (!strcmp(r->rc.comm_thread, "auto") && r->comm.size >= COMM_THREAD_AUTO_RANKS);
-    if (!want || !r->rc.overlap || r->comm.size == 1 || trainer_start_comm_thread(&r->trainer))
+    if (!want || !r->rc.overlap || r->comm.size == 1)
         return true;
-    if (!on)
-        return true;
+    if (trainer_start_comm_thread(&r->trainer) || !on)
+        return true; /* auto without the thread level keeps the hook */
     snprintf(err, errlen,
              "--comm-thread on needs MPI_THREAD_SERIALIZED, but this MPI gives thread level %d "
              "(use --comm-thread off, or an MPI built with thread support)",

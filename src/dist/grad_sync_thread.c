@@ -4,14 +4,12 @@
 #include "dist/grad_sync_thread.h"
 
 #include "dist/check_dist.h"
+#include "dist/monotonic.h"
 
-#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
-#include <string.h>
-#include <time.h>
 
 /* Sleep between polls that found nothing to do: from POLL_MIN_NS, doubling
  * up to POLL_MAX_NS while nothing changes. Every wake-up takes the core from
@@ -41,19 +39,10 @@ static void drive(grad_sync_thread *t) {
             continue;
         }
         /* a timed wait, not a sleep: park wakes it at once */
-        struct timespec until;
-        clock_gettime(CLOCK_MONOTONIC, &until);
-        until.tv_nsec += sleep_ns;
-        if (until.tv_nsec >= 1000000000L) {
-            until.tv_sec++;
-            until.tv_nsec -= 1000000000L;
-        }
+        struct timespec until = monotonic_after((double)sleep_ns * 1e-9);
         HEED_PTHREAD_CHECK(pthread_mutex_lock(&t->mu));
-        if (atomic_load(&t->state) == RUNNING) {
-            int rc = pthread_cond_timedwait(&t->cv, &t->mu, &until);
-            if (rc != 0 && rc != ETIMEDOUT)
-                HEED_DIE(HEED_EXIT_INTERNAL, "pthread_cond_timedwait failed: %s", strerror(rc));
-        }
+        if (atomic_load(&t->state) == RUNNING)
+            monotonic_cond_wait_until(&t->cv, &t->mu, &until);
         HEED_PTHREAD_CHECK(pthread_mutex_unlock(&t->mu));
         sleep_ns = sleep_ns * 2 < POLL_MAX_NS ? sleep_ns * 2 : POLL_MAX_NS;
     }
@@ -89,11 +78,7 @@ grad_sync_thread *grad_sync_thread_create(grad_sync *s) {
     atomic_init(&t->state, PARKED);
     atomic_init(&t->entry, INT32_MAX);
     HEED_PTHREAD_CHECK(pthread_mutex_init(&t->mu, NULL));
-    pthread_condattr_t attr;
-    HEED_PTHREAD_CHECK(pthread_condattr_init(&attr));
-    HEED_PTHREAD_CHECK(pthread_condattr_setclock(&attr, CLOCK_MONOTONIC));
-    HEED_PTHREAD_CHECK(pthread_cond_init(&t->cv, &attr));
-    HEED_PTHREAD_CHECK(pthread_condattr_destroy(&attr));
+    monotonic_cond_init(&t->cv);
     HEED_PTHREAD_CHECK(pthread_create(&t->tid, NULL, thread_main, t));
     return t;
 }

@@ -1,8 +1,8 @@
 #include "dist/watchdog.h"
 
 #include "dist/check_dist.h"
+#include "dist/monotonic.h"
 
-#include <errno.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -40,27 +40,6 @@ struct watchdog {
     const char *what;
 };
 
-static struct timespec deadline_after(double seconds) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    time_t whole = (time_t)seconds;
-    long nanos = (long)((seconds - (double)whole) * 1e9);
-    t.tv_sec += whole;
-    t.tv_nsec += nanos;
-    if (t.tv_nsec >= 1000000000L) {
-        t.tv_sec++;
-        t.tv_nsec -= 1000000000L;
-    }
-    return t;
-}
-
-static bool passed(const struct timespec *deadline) {
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return now.tv_sec > deadline->tv_sec ||
-           (now.tv_sec == deadline->tv_sec && now.tv_nsec >= deadline->tv_nsec);
-}
-
 /* Leaves without MPI_Finalize (a peer is gone, finalising would hang) and
  * without atexit handlers; mpirun sees the non-zero status and ends the job. */
 static _Noreturn void hang_exit(void) {
@@ -80,11 +59,9 @@ static void *monitor_main(void *arg) {
         period = 0.05;
     HEED_PTHREAD_CHECK(pthread_mutex_lock(&w->lock));
     while (!w->stop) {
-        struct timespec tick = deadline_after(period);
-        int rc = pthread_cond_timedwait(&w->wake, &w->lock, &tick);
-        if (rc != 0 && rc != ETIMEDOUT)
-            HEED_DIE(HEED_EXIT_INTERNAL, "pthread_cond_timedwait failed: %s", strerror(rc));
-        if (w->stop || !w->armed || !passed(&w->deadline))
+        struct timespec tick = monotonic_after(period);
+        monotonic_cond_wait_until(&w->wake, &w->lock, &tick);
+        if (w->stop || !w->armed || !monotonic_passed(&w->deadline))
             continue;
         char at[48] = "before the first step";
         if (w->step >= 0)
@@ -128,11 +105,7 @@ watchdog *watchdog_create(const comm *c, double timeout_s) {
         for (int r = 0; r < w->size; r++)
             w->recv[r] = MPI_REQUEST_NULL;
     }
-    pthread_condattr_t attr;
-    HEED_PTHREAD_CHECK(pthread_condattr_init(&attr));
-    HEED_PTHREAD_CHECK(pthread_condattr_setclock(&attr, CLOCK_MONOTONIC));
-    HEED_PTHREAD_CHECK(pthread_cond_init(&w->wake, &attr));
-    pthread_condattr_destroy(&attr);
+    monotonic_cond_init(&w->wake);
     HEED_PTHREAD_CHECK(pthread_mutex_init(&w->lock, NULL));
     HEED_PTHREAD_CHECK(pthread_create(&w->thread, NULL, monitor_main, w));
     return w;
@@ -168,7 +141,7 @@ void watchdog_arm_scaled(watchdog *w, int64_t step, const char *what, double fac
     pthread_mutex_lock(&w->lock);
     w->armed = true;
     w->armed_s = w->timeout_s * factor;
-    w->deadline = deadline_after(w->armed_s);
+    w->deadline = monotonic_after(w->armed_s);
     w->step = step;
     w->what = what;
     pthread_mutex_unlock(&w->lock);
@@ -219,7 +192,7 @@ void watchdog_arrive(watchdog *w, int64_t step, const char *what) {
     for (int r = 1; r < w->size; r++)
         HEED_MPI_CHECK(MPI_Irecv(&w->from[r], sizeof w->from[r], MPI_BYTE, r, ARRIVE_TAG, w->mpi,
                                  &w->recv[r]));
-    struct timespec deadline = deadline_after(w->timeout_s);
+    struct timespec deadline = monotonic_after(w->timeout_s);
     /* Spin for the first half millisecond (ranks usually arrive together),
      * then nap: 50 us for 50 ms, then 1 ms, so a waiting rank 0 does not
      * take a core from the ranks it waits for. */
@@ -238,7 +211,7 @@ void watchdog_arrive(watchdog *w, int64_t step, const char *what) {
         }
         if (!pending)
             break;
-        if (passed(&deadline))
+        if (monotonic_passed(&deadline))
             report_arrivals(w, step, what);
         struct timespec now;
         clock_gettime(CLOCK_MONOTONIC, &now);
