@@ -13,6 +13,7 @@
 #ifndef HEED_CORE_LANES_H
 #define HEED_CORE_LANES_H
 
+#include <stdint.h>
 #include <string.h>
 
 typedef float lanes8 __attribute__((vector_size(8 * sizeof(float))));
@@ -26,6 +27,20 @@ static inline float lanes8_sum(const lanes8 *v) {
     float s[8];
     memcpy(s, v, sizeof s);
     return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+}
+
+/* sum of v[0, n): 8 lanes, the tail in lane 0 */
+static inline float lanes8_row_sum(const float *v, int64_t n) {
+    lanes8 s = {0};
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        lanes8 t;
+        lanes8_load(&t, v + i);
+        s += t;
+    }
+    for (; i < n; i++)
+        s[0] += v[i];
+    return lanes8_sum(&s);
 }
 
 #endif

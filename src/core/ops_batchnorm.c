@@ -32,19 +32,6 @@ static inline double lanes_combine(const lanes8 *v) {
     return (double)lanes8_sum(v);
 }
 
-static inline double row_sum(const float *v, int64_t n) {
-    lanes8 s = {0};
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        lanes8 t;
-        lanes8_load(&t, v + i);
-        s += t;
-    }
-    for (; i < n; i++)
-        s[0] += v[i];
-    return lanes_combine(&s);
-}
-
 /* sum of v - m and sum of (v - m)^2, in one pass */
 static inline void row_sums_dev(const float *v, float m, int64_t n, double *sd, double *sq) {
     lanes8 s = {0}, q = {0};
@@ -94,7 +81,7 @@ HEED_SIMD_CLONES static void bn_batch_stats(float *mean, float *rstd, float *var
     for (int c = 0; c < d->C; c++) {
         double s = 0.0;
         for (int b = 0; b < d->B; b++)
-            s += row_sum(x + ((int64_t)b * d->C + c) * d->HW, d->HW);
+            s += lanes8_row_sum(x + ((int64_t)b * d->C + c) * d->HW, d->HW);
         float m = (float)(s / (double)N);
         /* the mean's own rounding: sum of (x - m) corrects it to double */
         double r = 0.0, ss = 0.0;

@@ -18,19 +18,6 @@
 
 #include <math.h>
 
-static inline float lanes_sum(const float *v, int n) {
-    lanes8 s = {0};
-    int i = 0;
-    for (; i + 8 <= n; i += 8) {
-        lanes8 t;
-        lanes8_load(&t, v + i);
-        s += t;
-    }
-    for (; i < n; i++)
-        s[0] += v[i];
-    return lanes8_sum(&s);
-}
-
 /* sum of (v - m)^2: two passes (mean first) rather than E[x^2] - m^2,
  * which cancels when |mean| >> std. */
 static inline float lanes_sum_sq_dev(const float *v, float m, int n) {
@@ -58,7 +45,7 @@ HEED_SIMD_CLONES static void layer_norm_forward(float *out, float *mean, float *
     for (int64_t r = 0; r < rows; r++) {
         const float *xr = x + r * C;
         float *o = out + r * C;
-        float m = lanes_sum(xr, C) * inv_c;
+        float m = lanes8_row_sum(xr, C) * inv_c;
         float s = 1.0f / sqrtf(lanes_sum_sq_dev(xr, m, C) * inv_c + eps);
         for (int i = 0; i < C; i++)
             o[i] = (xr[i] - m) * s * w[i] + b[i];
