@@ -23,6 +23,10 @@ tensor *linear_layer_forward(graph *g, const linear_layer *l, tensor *x) {
     return op_linear(g, x, l->weight, l->bias);
 }
 
+tensor *linear_layer_gelu_forward(graph *g, const linear_layer *l, tensor *x, gelu_kind kind) {
+    return op_linear_gelu(g, x, l->weight, l->bias, kind);
+}
+
 void layer_norm_layer_init(layer_norm_layer *l, params *ps, const char *name, int C, float eps) {
     params_push_scope(ps, "%s", name);
     l->weight = params_add(ps, "weight", PARAM_INIT(INIT_ONES, 0), 1, (int[]){C});
@@ -79,7 +83,7 @@ void encoder_block_init(encoder_block *e, params *ps, const char *name,
 }
 
 static tensor *encoder_ffn(graph *g, const encoder_block *e, tensor *x) {
-    tensor *h = op_gelu(g, linear_layer_forward(g, &e->fc1, x), e->act);
+    tensor *h = linear_layer_gelu_forward(g, &e->fc1, x, e->act);
     return op_dropout(g, linear_layer_forward(g, &e->fc2, h), e->dropout);
 }
 

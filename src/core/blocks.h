@@ -27,6 +27,8 @@ typedef struct linear_layer {
 
 void linear_layer_init(linear_layer *l, params *ps, const char *name, int in, int out, bool bias);
 tensor *linear_layer_forward(graph *g, const linear_layer *l, tensor *x);
+/* GELU(linear(x)) through op_linear_gelu. */
+tensor *linear_layer_gelu_forward(graph *g, const linear_layer *l, tensor *x, gelu_kind kind);
 
 /* Layer norm: "<name>.weight" (C) ones, "<name>.bias" (C) zeros. */
 typedef struct layer_norm_layer {

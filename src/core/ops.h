@@ -24,6 +24,14 @@
  * Returns (..., OC). */
 tensor *op_linear(graph *g, tensor *x, tensor *w, tensor *b);
 
+/* GELU's two forms: erf (exact, PyTorch's default) and tanh. */
+typedef enum gelu_kind { GELU_ERF, GELU_TANH } gelu_kind;
+
+/* op_gelu(op_linear(x, w, b), kind), bit for bit, in one op that keeps
+ * GELU'(h) instead of the pre-activation h: its backward does no erf or exp
+ * and needs no buffer for dh (it overwrites the output's gradient). */
+tensor *op_linear_gelu(graph *g, tensor *x, tensor *w, tensor *b, gelu_kind kind);
+
 /* Batched matrix product over the leading dims: a (..., M, K) or, with
  * trans_a, (..., K, M); b (..., K, N) or, with trans_b, (..., N, K).
  * Returns (..., M, N). 2-D inputs are a batch of one. */
@@ -63,8 +71,6 @@ tensor *op_bias(graph *g, tensor *x, tensor *b);
 tensor *op_add_positions(graph *g, tensor *x, tensor *pos);
 
 /* ---- ops_activation.c ------------------------------------------------ */
-
-typedef enum gelu_kind { GELU_ERF, GELU_TANH } gelu_kind;
 
 tensor *op_relu(graph *g, tensor *x);
 tensor *op_gelu(graph *g, tensor *x, gelu_kind kind);

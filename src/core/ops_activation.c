@@ -11,6 +11,7 @@
 
 #include "core/check.h"
 #include "core/fastmath.h"
+#include "core/gelu.h"
 
 #include <math.h>
 
@@ -80,6 +81,15 @@ HEED_SIMD_CLONES static void gelu_erf_backward(float *dx, const float *dout, con
     ACT_STORE(dx, dout[i] * gelu_erf_grad(x[i]), acc);
 }
 
+/* out (N) = x Phi(x), and x (N) := Phi(x) + x phi(x), its slope */
+HEED_SIMD_CLONES static void gelu_erf_forward_slope(float *out, float *x, int64_t n) {
+    for (int64_t i = 0; i < n; i++) {
+        float v = x[i];
+        out[i] = 0.5f * v * (1.0f + fast_erff(v * GELU_INV_SQRT_2));
+        x[i] = gelu_erf_grad(v);
+    }
+}
+
 /* ---- gelu, tanh approximation ----------------------------------------- */
 
 /* 0.5 x (1 + tanh(u)) is x * sigmoid(2u): one exp, and no cancellation in
@@ -98,6 +108,15 @@ static inline float gelu_tanh_grad(float x) {
     float du = GELU_SQRT_2_OVER_PI * (1.0f + 3.0f * GELU_CUBIC * x2);
     float s = 1.0f / (1.0f + fast_expf(-2.0f * u));
     return s + 2.0f * x * s * (1.0f - s) * du;
+}
+
+HEED_SIMD_CLONES static void gelu_tanh_forward_slope(float *out, float *x, int64_t n) {
+    for (int64_t i = 0; i < n; i++) {
+        float v = x[i];
+        float u = GELU_SQRT_2_OVER_PI * (v + GELU_CUBIC * v * v * v);
+        out[i] = v / (1.0f + fast_expf(-2.0f * u));
+        x[i] = gelu_tanh_grad(v);
+    }
 }
 
 HEED_SIMD_CLONES static void gelu_tanh_backward(float *dx, const float *dout, const float *x,
@@ -207,6 +226,20 @@ tensor *op_relu(graph *g, tensor *x) {
 tensor *op_gelu(graph *g, tensor *x, gelu_kind kind) {
     HEED_ASSERT(kind == GELU_ERF || kind == GELU_TANH);
     return activation(g, x, kind == GELU_TANH ? ACT_GELU_TANH : ACT_GELU_ERF);
+}
+
+void gelu_forward(float *out, const float *x, int64_t n, gelu_kind kind) {
+    if (kind == GELU_TANH)
+        gelu_tanh_forward(out, x, n);
+    else
+        gelu_erf_forward(out, x, n);
+}
+
+void gelu_forward_slope(float *out, float *x, int64_t n, gelu_kind kind) {
+    if (kind == GELU_TANH)
+        gelu_tanh_forward_slope(out, x, n);
+    else
+        gelu_erf_forward_slope(out, x, n);
 }
 
 tensor *op_tanh(graph *g, tensor *x) {

@@ -4,6 +4,7 @@
 #include "core/ops.h"
 
 #include "core/check.h"
+#include "core/gelu.h"
 
 #include <cblas.h>
 #include <string.h>
@@ -70,6 +71,79 @@ tensor *op_linear(graph *g, tensor *x, tensor *w, tensor *b) {
         linear_ctx *c = graph_record_claims(g, linear_backward_entry, sizeof *c, 3, in, 1u);
         *c = (linear_ctx){out, x, w, b, N, C, OC};
     }
+    return out;
+}
+
+/* ---- linear + GELU ---------------------------------------------------- */
+
+/* The forward keeps GELU'(h) where the pre-activation h was, and the
+ * backward forms dh = d(out) GELU'(h) in place of d(out), adding up the bias
+ * gradient in the same pass: no pass over h with erf and exp in the
+ * backward, no buffer for dh, no second pass for the bias. */
+enum { LINEAR_GELU_BLOCK_FLOATS = 1 << 18 };
+
+typedef struct linear_gelu_ctx {
+    tensor *out, *x, *w, *b;
+    float *slope; /* (N, OC) GELU'(h), in the arena */
+    int N, C, OC;
+} linear_gelu_ctx;
+
+/* d (N, OC) *= slope; db (OC) += sum_n d, rows in order as linear_backward */
+static void scale_rows_sum(float *d, const float *slope, float *db, int N, int OC) {
+    for (int n = 0; n < N; n++) {
+        float *row = d + (size_t)n * OC;
+        const float *s = slope + (size_t)n * OC;
+        for (int o = 0; o < OC; o++)
+            row[o] *= s[o];
+        if (db)
+            for (int o = 0; o < OC; o++)
+                db[o] += row[o];
+    }
+}
+
+static void linear_gelu_backward_entry(void *p) {
+    linear_gelu_ctx *c = p;
+    /* Every reader of out's gradient ran before its producer: it is ours to
+     * overwrite with dh. */
+    float *dh = c->out->grad;
+    scale_rows_sum(dh, c->slope, c->b ? c->b->grad : NULL, c->N, c->OC);
+    float beta = graph_grad_claim(c->x) ? 0.0f : 1.0f;
+    linear_backward(c->x->grad, beta, c->w->grad, NULL, dh, c->x->data, c->w->data, c->N, c->C,
+                    c->OC);
+}
+
+tensor *op_linear_gelu(graph *g, tensor *x, tensor *w, tensor *b, gelu_kind kind) {
+    HEED_ASSERT(kind == GELU_ERF || kind == GELU_TANH);
+    int C = tensor_cols(x);
+    HEED_ASSERT(w->ndim == 2 && w->shape[1] == C);
+    int OC = w->shape[0];
+    HEED_ASSERT(!b || (b->ndim == 1 && b->shape[0] == OC));
+    int N = (int)tensor_rows(x);
+    int shape[TENSOR_MAX_DIMS];
+    memcpy(shape, x->shape, sizeof shape);
+    shape[x->ndim - 1] = OC;
+    tensor *in[3] = {x, w, b};
+    bool grad = graph_wants_grad(g, 3, in);
+    tensor *out = graph_new(g, DTYPE_F32, x->ndim, shape, grad);
+    /* Without a backward, h is the output itself and GELU runs in place. */
+    float *h = grad ? arena_alloc(graph_arena(g), sizeof(float) * (size_t)out->numel) : out->data;
+    /* By blocks of rows (1 MB of h, in L2), so GELU reads h as the sgemm
+     * left it. Rows are independent: the same bits as one sgemm. */
+    int R = LINEAR_GELU_BLOCK_FLOATS / OC > 0 ? LINEAR_GELU_BLOCK_FLOATS / OC : 1;
+    for (int r0 = 0; r0 < N; r0 += R) {
+        int r = N - r0 < R ? N - r0 : R;
+        size_t off = (size_t)r0 * OC;
+        linear_forward(h + off, x->data + (size_t)r0 * C, w->data, b ? b->data : NULL, r, C, OC);
+        if (grad)
+            gelu_forward_slope(out->data + off, h + off, (int64_t)r * OC, kind);
+        else
+            gelu_forward(out->data + off, h + off, (int64_t)r * OC, kind);
+    }
+    if (!grad)
+        return out;
+    /* claims x, as op_linear */
+    linear_gelu_ctx *c = graph_record_claims(g, linear_gelu_backward_entry, sizeof *c, 3, in, 1u);
+    *c = (linear_gelu_ctx){out, x, w, b, h, N, C, OC};
     return out;
 }
 

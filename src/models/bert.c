@@ -163,7 +163,7 @@ tensor *bert_encode(const model *mod, graph *g, const model_batch *batch, tensor
 
 /* MLM head on rows h (N, C): transform, GELU, layer norm, tied decoder. */
 static tensor *bert_mlm_logits(const bert *m, graph *g, tensor *h) {
-    h = op_gelu(g, linear_layer_forward(g, &m->mlm_dense, h), GELU_ERF);
+    h = linear_layer_gelu_forward(g, &m->mlm_dense, h, GELU_ERF);
     h = layer_norm_layer_forward(g, &m->mlm_ln, h);
     return op_linear(g, h, m->tok_emb, m->mlm_bias);
 }

@@ -85,8 +85,8 @@ static tensor *cross_block_forward(graph *g, const cross_block *b, tensor *q, te
     tensor *h =
         mha_forward(g, &b->attn, layer_norm_layer_forward(g, &b->ln_q, q), kvn, kv_mask, probs);
     q = op_add(g, q, op_dropout(g, h, b->dropout));
-    h = linear_layer_forward(g, &b->fc1, layer_norm_layer_forward(g, &b->ln2, q));
-    h = linear_layer_forward(g, &b->fc2, op_gelu(g, h, GELU_ERF));
+    h = linear_layer_gelu_forward(g, &b->fc1, layer_norm_layer_forward(g, &b->ln2, q), GELU_ERF);
+    h = linear_layer_forward(g, &b->fc2, h);
     return op_add(g, q, op_dropout(g, h, b->dropout));
 }
 
@@ -233,8 +233,8 @@ static tensor *fusion_forward(void *impl, graph *g, const model_batch *batch,
                                             m->cls_pool)
                               : img.pooled;
     }
-    tensor *h = linear_layer_forward(g, &m->fc1, op_concat(g, 2, feats, -1));
-    h = op_dropout(g, op_gelu(g, h, GELU_ERF), m->dropout);
+    tensor *h = linear_layer_gelu_forward(g, &m->fc1, op_concat(g, 2, feats, -1), GELU_ERF);
+    h = op_dropout(g, h, m->dropout);
     return linear_layer_forward(g, &m->fc2, h);
 }
 

@@ -36,7 +36,7 @@ static tensor *net_loss(graph *g, const net *n) {
     op_split(g, m, -1, 2, (int[]){3, 2}, parts); /* parts[1] is never used */
     tensor *p = op_dropout(g, op_tanh(g, parts[0]), 0.3f);
     tensor *l = op_layer_norm(g, p, n->lnw, n->lnb, 1e-5f);
-    tensor *r = op_linear(g, l, n->w3, NULL); /* (B, T, C) */
+    tensor *r = op_linear_gelu(g, l, n->w3, NULL, GELU_TANH); /* (B, T, C), claims l */
     tensor *pooled = op_masked_mean(g, op_add(g, r, y), NULL);
     return op_cross_entropy(g, op_linear(g, pooled, n->wo, n->bo), n->labels, 0.0f);
 }
