@@ -1,7 +1,9 @@
 #include "core/graph.h"
 
 #include "core/check.h"
+#include "core/grad_pool.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -13,14 +15,29 @@ typedef struct tape_entry {
     uint32_t claims;
 } tape_entry;
 
-/* The unwritten-or-not flag of one lazily zeroed gradient buffer. */
+/* A view made by graph_reshape, re-pointed with its base. */
+typedef struct view_link {
+    tensor *view;
+    struct view_link *next;
+} view_link;
+
+/* One lazily zeroed gradient buffer: whether it is unwritten, and the span
+ * of the tape that needs it, for its place in the pool (grad_pool.h). */
 struct grad_state {
     float *grad;
     int64_t numel;
     int consumers; /* tape entries that list the buffer as an input */
+    int born;      /* tape length when the tensor was made */
+    int last;      /* the latest entry that lists it as an input */
     bool unwritten;
+    tensor *owner;
+    view_link *views;
     struct grad_state *next; /* all states of this step, for graph_backward */
 };
+
+/* Where lazy gradients point until graph_backward places them: not NULL, so
+ * that "a gradient flows" reads the same, and never written. */
+static float unplaced_grad[16] __attribute__((aligned(64)));
 
 struct graph {
     arena *arena;
@@ -30,6 +47,10 @@ struct graph {
     int n_params;
     bool training, grad_enabled, lazy;
     struct grad_state *states; /* lazy mode: this step's gradient buffers */
+    int n_states;
+    float *pool; /* lazy mode: every activation gradient of the backward */
+    size_t pool_bytes;
+    bool poison; /* tests: NaN-fill the pool before each backward */
     uint64_t seed, step, op_counter;
     int64_t *sample_ids;
     int n_samples, sample_cap;
@@ -56,6 +77,7 @@ void graph_free(graph *g) {
     free(g->tape);
     free(g->first_use);
     free(g->sample_ids);
+    free(g->pool);
     free(g);
 }
 
@@ -63,6 +85,7 @@ void graph_reset(graph *g) {
     arena_reset(g->arena);
     g->tape_len = 0;
     g->states = NULL;
+    g->n_states = 0;
     for (int i = 0; i < g->n_params; i++)
         g->first_use[i] = INT32_MAX;
 }
@@ -152,10 +175,17 @@ tensor *graph_new(graph *g, dtype dt, int ndim, const int *shape, bool with_grad
     if (dt == DTYPE_F32) {
         t->data = arena_alloc(g->arena, sizeof(float) * t->numel);
         if (with_grad && g->lazy) {
-            t->grad = arena_alloc(g->arena, sizeof(float) * t->numel);
+            t->grad = unplaced_grad;
             struct grad_state *s = arena_alloc(g->arena, sizeof *s);
-            *s = (struct grad_state){t->grad, t->numel, 0, true, g->states};
+            *s = (struct grad_state){.grad = unplaced_grad,
+                                     .numel = t->numel,
+                                     .born = g->tape_len,
+                                     .last = -1,
+                                     .unwritten = true,
+                                     .owner = t,
+                                     .next = g->states};
             g->states = s;
+            g->n_states++;
             t->gstate = s;
         } else if (with_grad) {
             t->grad = arena_calloc(g->arena, sizeof(float) * t->numel);
@@ -178,6 +208,11 @@ tensor *graph_reshape(graph *g, const tensor *t, int ndim, const int *shape) {
     v->ndim = ndim;
     for (int i = 0; i < TENSOR_MAX_DIMS; i++)
         v->shape[i] = i < ndim ? shape[i] : 0;
+    if (v->gstate) {
+        view_link *l = arena_alloc(g->arena, sizeof *l);
+        *l = (view_link){v, v->gstate->views};
+        v->gstate->views = l;
+    }
     return v;
 }
 
@@ -218,6 +253,7 @@ void *graph_record_claims(graph *g, graph_backward_fn fn, size_t ctx_bytes, int 
     for (int i = 0; i < n_inputs; i++)
         if (inputs[i] && inputs[i]->grad && inputs[i]->gstate) {
             inputs[i]->gstate->consumers++;
+            inputs[i]->gstate->last = index;
             lazy_inputs = true;
         }
     if (lazy_inputs) {
@@ -252,8 +288,49 @@ static void tape_replay(graph *g) {
     }
 }
 
+/* Gives every lazy gradient its place in the pool and points its tensor and
+ * views there. A gradient is live from its latest consumer down to the entry
+ * before the tensor was made: the op that made it records its entry after
+ * making it, but one entry of slack costs nothing and covers an op that
+ * records first. Unconsumed gradients are live from the start (zero-filled
+ * before the replay). */
+static void grad_pool_place(graph *g) {
+    grad_span *spans = arena_alloc(g->arena, sizeof *spans * (size_t)g->n_states);
+    int i = 0;
+    for (struct grad_state *s = g->states; s; s = s->next, i++) {
+        int lo = s->born > 0 ? s->born - 1 : 0;
+        int hi = s->consumers > 0 ? s->last : g->tape_len;
+        spans[i] = (grad_span){sizeof(float) * (size_t)s->numel, lo, hi < lo ? lo : hi, 0};
+    }
+    size_t bytes = grad_pool_plan(spans, g->n_states, g->arena);
+    if (bytes > g->pool_bytes) {
+        /* Grows only while the step's shape is still being seen; the slack
+         * (as the arena's) absorbs steps that differ a little, such as the
+         * number of masked tokens of BERT's MLM. */
+        free(g->pool);
+        g->pool_bytes = bytes + bytes / 8;
+        g->pool = xaligned_alloc(64, g->pool_bytes);
+    }
+    if (g->poison)
+        for (size_t k = 0; k < g->pool_bytes / sizeof(float); k++)
+            g->pool[k] = NAN;
+    i = 0;
+    for (struct grad_state *s = g->states; s; s = s->next, i++) {
+        s->grad = (float *)((unsigned char *)g->pool + spans[i].offset);
+        s->owner->grad = s->grad;
+        for (view_link *l = s->views; l; l = l->next)
+            l->view->grad = s->grad;
+    }
+}
+
+void graph_set_grad_poison(graph *g, bool on) {
+    g->poison = on;
+}
+
 void graph_backward(graph *g, tensor *loss, float seed) {
     HEED_ASSERT(loss->numel == 1 && loss->grad);
+    if (g->states)
+        grad_pool_place(g);
     /* Nothing will write these: zeros, as in eager mode (the loss among them). */
     for (struct grad_state *s = g->states; s; s = s->next)
         if (s->unwritten && s->consumers == 0)

@@ -106,8 +106,13 @@ void graph_backward_tape(graph *g);
  *    since two inputs can share one buffer (op_add(x, x), views). A claimed
  *    input left unwritten is zero-filled after the op (a safety net).
  *  - graph_backward zero-fills the gradients no op consumed (the loss,
- *    unused outputs) before it replays the tape, so after it returns every
- *    gradient holds valid values, as in eager mode.
+ *    unused outputs) before it replays the tape.
+ *  - Activation gradients share one pool (grad_pool.h): graph_backward
+ *    gives each the memory of gradients whose part of the replay is over, so
+ *    the backward writes into buffers that are still in cache. Until then
+ *    a lazy gradient points at a placeholder that must not be touched, and
+ *    after graph_backward returns only the gradients of parameters and of
+ *    tensors made outside the graph are still valid (what training reads).
  *  - graph_backward_tape, whose caller seeds outputs by hand, needs eager
  *    mode: it cannot tell a seeded gradient from an unwritten one.
  *
@@ -130,6 +135,11 @@ bool graph_grad_claim(tensor *t);
 /* Zero-fills t->grad if it is still unwritten: for an op that claimed t but
  * cannot overwrite it this time (say, its inputs share a buffer). */
 void graph_grad_settle(tensor *t);
+
+/* For tests: with `on`, graph_backward fills the gradient pool with NaN
+ * before the replay, so that a gradient read before anything wrote it shows
+ * up (otherwise the pool holds whatever the last step left there). */
+void graph_set_grad_poison(graph *g, bool on);
 
 /* hook(hook_ctx, i) runs after tape entry i finished its backward. */
 void graph_set_backward_hook(graph *g, graph_backward_hook hook, void *hook_ctx);

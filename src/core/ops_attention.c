@@ -18,6 +18,7 @@
 
 #include "core/check.h"
 #include "core/fastmath.h"
+#include "core/linear.h"
 #include "core/rng.h"
 #include "core/small_gemm.h"
 
@@ -345,11 +346,7 @@ tensor *op_self_attention(graph *g, tensor *x, tensor *const w[3], tensor *const
     }
     /* qkv (N, 3C) = x (N, C) @ wqkv^T + bqkv */
     float *qkv = arena_alloc(a, sizeof(float) * (size_t)(N + 1) * C3);
-    for (int64_t n = 0; n < N; n++)
-        memcpy(qkv + n * C3, bqkv, sizeof(float) * C3);
-    if (N > 0)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)N, C3, C, 1.0f, x->data, C, wqkv,
-                    C, 1.0f, qkv, C3);
+    linear_forward(qkv, x->data, wqkv, bqkv, (int)N, C, C3);
     attn_dims d = {B, T, T, C, NH, C3, C3, C3, C};
     attn_core core = attention_run(g, qkv, qkv + C, qkv + 2 * C, mask, p_drop, grad, &d);
     if (grad) {

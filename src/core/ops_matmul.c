@@ -5,21 +5,21 @@
 
 #include "core/check.h"
 #include "core/gelu.h"
+#include "core/linear.h"
 
 #include <cblas.h>
 #include <string.h>
 
 /* ---- linear ---------------------------------------------------------- */
 
-/* out (N, OC) = inp (N, C) @ w^T (C, OC) + b (OC) */
-static void linear_forward(float *out, const float *inp, const float *w, const float *b, int N,
-                           int C, int OC) {
-    if (b) {
+void linear_forward(float *out, const float *inp, const float *w, const float *b, int N, int C,
+                    int OC) {
+    if (b)
         for (int n = 0; n < N; n++)
             memcpy(out + (size_t)n * OC, b, sizeof(float) * OC);
-    }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, OC, C, 1.0f, inp, C, w, C,
-                b ? 1.0f : 0.0f, out, OC);
+    if (N > 0)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, OC, C, 1.0f, inp, C, w, C,
+                    b ? 1.0f : 0.0f, out, OC);
 }
 
 /* dinp (N, C) = dinp_beta * dinp + dout @ w (dinp_beta 0: overwrite);
@@ -127,7 +127,7 @@ tensor *op_linear_gelu(graph *g, tensor *x, tensor *w, tensor *b, gelu_kind kind
     tensor *out = graph_new(g, DTYPE_F32, x->ndim, shape, grad);
     /* Without a backward, h is the output itself and GELU runs in place. */
     float *h = grad ? arena_alloc(graph_arena(g), sizeof(float) * (size_t)out->numel) : out->data;
-    /* By blocks of rows (1 MB of h, in L2), so GELU reads h as the sgemm
+    /* By blocks of rows of about 1 MB (in L2), so GELU reads h as the sgemm
      * left it. Rows are independent: the same bits as one sgemm. */
     int R = LINEAR_GELU_BLOCK_FLOATS / OC > 0 ? LINEAR_GELU_BLOCK_FLOATS / OC : 1;
     for (int r0 = 0; r0 < N; r0 += R) {

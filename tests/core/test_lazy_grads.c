@@ -3,8 +3,9 @@
  * to itself, attention and a matrix product whose inputs are one tensor
  * (claims on a shared buffer), a tensor consumed both by ops that claim and
  * by ops that do not, views (reshape), an unused output, and dropout. Before
- * the compared step the arena is filled with NaN, so an unwritten gradient
- * that anything reads shows up. */
+ * the compared step the arena is filled with NaN, and so is the gradient
+ * pool before every backward, so an unwritten gradient that anything reads
+ * shows up, as does one whose memory the pool gave away too early. */
 #include "testutil.h"
 
 #include "core/ops.h"
@@ -59,6 +60,7 @@ static void run(loss_fn loss, const void *model, tensor *const *leaves, int n_le
     graph *g = graph_create(1 << 12, 0); /* small: the first step grows it */
     graph_set_training(g, true);
     graph_set_lazy_grads(g, lazy);
+    graph_set_grad_poison(g, true); /* NaN in the gradient pool at every backward */
     for (int step = 0; step < 2; step++) {
         for (int i = 0; i < n_leaves; i++)
             memset(leaves[i]->grad, 0, sizeof(float) * leaves[i]->numel);
@@ -174,13 +176,14 @@ static void test_lazy_equals_eager_conv(void **state) {
     tu_leaf_free(n.bn_var);
 }
 
-/* After graph_backward every activation gradient holds valid values, also
- * those of outputs nothing consumed. */
+/* The gradient of an output nothing consumed counts as zeros: what flows
+ * from it into the input is zero, even with NaN in the pool. */
 static void test_lazy_unused_output_is_zero(void **state) {
     tensor *x = tu_leaf(2, (int[]){4, 6}, true, 1, 11);
     tensor *labels = tu_leaf_i32(1, (int[]){4}, 0, 3, 12);
     graph *g = graph_create(1 << 12, 0);
     graph_set_lazy_grads(g, true);
+    graph_set_grad_poison(g, true);
     for (int step = 0; step < 2; step++) {
         graph_reset(g);
         if (step == 1)
@@ -189,8 +192,6 @@ static void test_lazy_unused_output_is_zero(void **state) {
         op_split(g, x, -1, 2, (int[]){3, 3}, parts);
         tensor *loss = op_cross_entropy(g, parts[0], labels, 0.0f);
         graph_backward(g, loss, 1.0f);
-        for (int i = 0; i < 12; i++)
-            assert_true(parts[1]->grad[i] == 0.0f);
         for (int r = 0; r < 4; r++)
             for (int c = 3; c < 6; c++)
                 assert_true(x->grad[r * 6 + c] == 0.0f);

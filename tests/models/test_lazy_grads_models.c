@@ -2,7 +2,9 @@
  * gradients with lazily zeroed activation gradients (graph_set_lazy_grads,
  * what heed train uses) as in eager mode, over two training steps with
  * dropout and a padded batch. Before the second step the arena is filled
- * with NaN, so an unwritten gradient that anything reads shows up. */
+ * with NaN, and so is the gradient pool before every backward, so an
+ * unwritten gradient that anything reads shows up, as does a gradient whose
+ * memory the pool gave away too early. */
 #include "testutil.h"
 
 #include "core/ops.h"
@@ -51,6 +53,7 @@ static void run(const char *name, bool lazy, model_batch *mb, tensor *labels, fl
     graph *g = graph_create(1 << 12, m->ps.count);
     graph_set_training(g, true);
     graph_set_lazy_grads(g, lazy);
+    graph_set_grad_poison(g, true); /* NaN in the gradient pool at every backward */
     adam_config ac = adam_config_default();
     adam_state st;
     adam_state_init(&st, 0, m->ps.numel);
