@@ -1,5 +1,5 @@
 /*
- * lanes.h - 8 float partial sums for row reductions: lane j takes elements
+ * lanes.h - 8 float partial sums (and maxima) for row reductions: lane j takes elements
  * j, j + 8, j + 16, ... and the lanes are combined in one fixed order, so a
  * sum does not depend on the CPU's vector width (and gcc does not have to
  * reassociate anything to vectorise it).
@@ -13,6 +13,7 @@
 #ifndef HEED_CORE_LANES_H
 #define HEED_CORE_LANES_H
 
+#include <math.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -41,6 +42,45 @@ static inline float lanes8_row_sum(const float *v, int64_t n) {
     for (; i < n; i++)
         s[0] += v[i];
     return lanes8_sum(&s);
+}
+
+/* a . b over [0, n): 8 lanes, the tail in lane 0 */
+static inline float lanes8_row_dot(const float *a, const float *b, int64_t n) {
+    lanes8 s = {0};
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        lanes8 x, y;
+        lanes8_load(&x, a + i);
+        lanes8_load(&y, b + i);
+        s += x * y;
+    }
+    for (; i < n; i++)
+        s[0] += a[i] * b[i];
+    return lanes8_sum(&s);
+}
+
+typedef int32_t lanes8_mask __attribute__((vector_size(8 * sizeof(int32_t))));
+
+/* max of v[0, n), -inf when n is 0 or every entry is -inf (a max is exact:
+ * the lanes only keep the loop vectorised) */
+static inline float lanes8_row_max(const float *v, int64_t n) {
+    lanes8 m = {-INFINITY, -INFINITY, -INFINITY, -INFINITY,
+                -INFINITY, -INFINITY, -INFINITY, -INFINITY};
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        lanes8 t;
+        lanes8_load(&t, v + i);
+        lanes8_mask gt = t > m;
+        m = (lanes8)(((lanes8_mask)t & gt) | ((lanes8_mask)m & ~gt));
+    }
+    float s[8];
+    memcpy(s, &m, sizeof s);
+    for (; i < n; i++)
+        s[0] = v[i] > s[0] ? v[i] : s[0];
+    float r = s[0];
+    for (int j = 1; j < 8; j++)
+        r = s[j] > r ? s[j] : r;
+    return r;
 }
 
 #endif

@@ -18,6 +18,7 @@
 
 #include "core/check.h"
 #include "core/fastmath.h"
+#include "core/lanes.h"
 #include "core/linear.h"
 #include "core/rng.h"
 #include "core/small_gemm.h"
@@ -33,53 +34,27 @@ typedef struct attn_dims {
     int ldq, ldk, ldv, ldo;
 } attn_dims;
 
-/* Reductions keep ATT_LANES partial sums combined in a fixed order, so the
- * results do not depend on which clone (vector width) runs. */
-enum { ATT_LANES = 8 };
-
-static inline float lanes_combine(const float *s) {
-    return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
-}
-
+/* Row reductions go through lanes.h: fixed partial sums, so the results do
+ * not depend on which clone (vector width) runs. */
 /* p (T, S) = softmax over each row of p + mask, in place; mask (S) or NULL
  * (the 1/sqrt(HS) scale is the scores sgemm's alpha); all-masked rows
- * become 0. Separate simple loops: each vectorises. */
+ * become 0. Separate simple loops: each vectorises (rows of ViT's 50
+ * tokens ran at half speed as one loop over lanes with a scalar tail). */
 HEED_SIMD_CLONES static void softmax_block(float *p, const float *mask, int T, int S) {
     for (int t = 0; t < T; t++) {
         float *row = p + (size_t)t * S;
         if (mask)
             for (int s = 0; s < S; s++)
                 row[s] += mask[s];
-        float m[ATT_LANES];
-        for (int j = 0; j < ATT_LANES; j++)
-            m[j] = -INFINITY;
-        int s = 0;
-        for (; s + ATT_LANES <= S; s += ATT_LANES)
-            for (int j = 0; j < ATT_LANES; j++)
-                m[j] = row[s + j] > m[j] ? row[s + j] : m[j];
-        for (; s < S; s++)
-            m[0] = row[s] > m[0] ? row[s] : m[0];
-        float maxv = m[0];
-        for (int j = 1; j < ATT_LANES; j++)
-            maxv = m[j] > maxv ? m[j] : maxv;
+        float maxv = lanes8_row_max(row, S);
         if (maxv == -INFINITY) {
             memset(row, 0, sizeof(float) * S);
             continue;
         }
-        float sum[ATT_LANES] = {0};
-        for (s = 0; s + ATT_LANES <= S; s += ATT_LANES)
-            for (int j = 0; j < ATT_LANES; j++) {
-                float e = fast_expf(row[s + j] - maxv);
-                row[s + j] = e;
-                sum[j] += e;
-            }
-        for (; s < S; s++) {
-            float e = fast_expf(row[s] - maxv);
-            row[s] = e;
-            sum[0] += e;
-        }
-        float inv = 1.0f / lanes_combine(sum);
-        for (s = 0; s < S; s++)
+        for (int s = 0; s < S; s++)
+            row[s] = fast_expf(row[s] - maxv);
+        float inv = 1.0f / lanes8_row_sum(row, S);
+        for (int s = 0; s < S; s++)
             row[s] *= inv;
     }
 }
@@ -96,15 +71,8 @@ HEED_SIMD_CLONES static void softmax_block_backward(float *dp, const float *p, c
             for (int s = 0; s < S; s++)
                 d[s] = kt[s] ? d[s] * keep_scale : 0.0f;
         }
-        float acc[ATT_LANES] = {0};
-        int s = 0;
-        for (; s + ATT_LANES <= S; s += ATT_LANES)
-            for (int j = 0; j < ATT_LANES; j++)
-                acc[j] += d[s + j] * pt[s + j];
-        for (; s < S; s++)
-            acc[0] += d[s] * pt[s];
-        float dot = lanes_combine(acc);
-        for (s = 0; s < S; s++)
+        float dot = lanes8_row_dot(d, pt, S);
+        for (int s = 0; s < S; s++)
             d[s] = pt[s] * (d[s] - dot) * scale;
     }
 }

@@ -8,7 +8,7 @@
  * distribution: it yields zeros in both ops and passes no gradient, where
  * PyTorch would give NaN.
  *
- * Reductions run in SOFTMAX_LANES independent partial sums (or maxima)
+ * Reductions run in 8 independent partial sums (or maxima), lanes.h,
  * combined in a fixed order: gcc vectorises them without reassociating, and
  * the result is the same on every CPU whatever its vector width.
  */
@@ -16,12 +16,11 @@
 
 #include "core/check.h"
 #include "core/fastmath.h"
+#include "core/lanes.h"
 
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
-
-enum { SOFTMAX_LANES = 8 };
 
 /* Below this, e^x is under FLT_MIN relative to the row maximum's 1: such an
  * entry (and every -inf one) gets an exact 0 rather than fast_expf's clamped
@@ -32,58 +31,21 @@ static inline float exp_or_zero(float d) {
     return d < SOFTMAX_EXP_FLOOR ? 0.0f : fast_expf(d);
 }
 
-static inline float lanes_max(const float *v, int n) {
-    float m[SOFTMAX_LANES];
-    for (int j = 0; j < SOFTMAX_LANES; j++)
-        m[j] = -INFINITY;
-    int i = 0;
-    for (; i + SOFTMAX_LANES <= n; i += SOFTMAX_LANES)
-        for (int j = 0; j < SOFTMAX_LANES; j++)
-            m[j] = v[i + j] > m[j] ? v[i + j] : m[j];
-    for (; i < n; i++)
-        m[0] = v[i] > m[0] ? v[i] : m[0];
-    float r = m[0];
-    for (int j = 1; j < SOFTMAX_LANES; j++)
-        r = m[j] > r ? m[j] : r;
-    return r;
-}
-
-static inline float lanes_combine(const float *s) {
-    return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
-}
-
-static inline float lanes_sum(const float *v, int n) {
-    float s[SOFTMAX_LANES] = {0};
-    int i = 0;
-    for (; i + SOFTMAX_LANES <= n; i += SOFTMAX_LANES)
-        for (int j = 0; j < SOFTMAX_LANES; j++)
-            s[j] += v[i + j];
-    for (; i < n; i++)
-        s[0] += v[i];
-    return lanes_combine(s);
-}
-
-static inline float lanes_dot(const float *a, const float *b, int n) {
-    float s[SOFTMAX_LANES] = {0};
-    int i = 0;
-    for (; i + SOFTMAX_LANES <= n; i += SOFTMAX_LANES)
-        for (int j = 0; j < SOFTMAX_LANES; j++)
-            s[j] += a[i + j] * b[i + j];
-    for (; i < n; i++)
-        s[0] += a[i] * b[i];
-    return lanes_combine(s);
-}
-
 /* sum of e^(v - maxv) over v (n) */
 static inline float lanes_sum_exp(const float *v, float maxv, int n) {
-    float s[SOFTMAX_LANES] = {0};
+    lanes8 s = {0};
     int i = 0;
-    for (; i + SOFTMAX_LANES <= n; i += SOFTMAX_LANES)
-        for (int j = 0; j < SOFTMAX_LANES; j++)
-            s[j] += exp_or_zero(v[i + j] - maxv);
+    for (; i + 8 <= n; i += 8) {
+        float e[8];
+        for (int j = 0; j < 8; j++)
+            e[j] = exp_or_zero(v[i + j] - maxv);
+        lanes8 t;
+        lanes8_load(&t, e);
+        s += t;
+    }
     for (; i < n; i++)
         s[0] += exp_or_zero(v[i] - maxv);
-    return lanes_combine(s);
+    return lanes8_sum(&s);
 }
 
 /* out (C) = softmax(x + mask) (log-softmax when `as_log`), mask (C) or NULL.
@@ -95,7 +57,7 @@ static inline bool softmax_row_forward(float *out, const float *x, const float *
             out[i] = x[i] + mask[i];
     else
         memcpy(out, x, sizeof(float) * C);
-    float maxv = lanes_max(out, C);
+    float maxv = lanes8_row_max(out, C);
     if (maxv == -INFINITY) {
         memset(out, 0, sizeof(float) * C);
         return false;
@@ -109,7 +71,7 @@ static inline bool softmax_row_forward(float *out, const float *x, const float *
     } else {
         for (int i = 0; i < C; i++)
             out[i] = exp_or_zero(out[i] - maxv);
-        float inv = 1.0f / lanes_sum(out, C);
+        float inv = 1.0f / lanes8_row_sum(out, C);
         for (int i = 0; i < C; i++)
             out[i] *= inv;
     }
@@ -135,7 +97,7 @@ HEED_SIMD_CLONES static void softmax_forward(float *out, uint8_t *live, const fl
 
 /* softmax: dx (C) += y (dy - <dy, y>). A dead row has y = 0 and adds 0. */
 static inline void softmax_row_backward(float *dx, const float *dy, const float *y, int C) {
-    float dot = lanes_dot(dy, y, C);
+    float dot = lanes8_row_dot(dy, y, C);
     for (int i = 0; i < C; i++)
         dx[i] += y[i] * (dy[i] - dot);
 }
@@ -143,7 +105,7 @@ static inline void softmax_row_backward(float *dx, const float *dy, const float 
 /* log-softmax: dx (C) += dy - e^y sum(dy). Entries the mask removed (y =
  * -inf) get dy as in PyTorch: d(x_i + mask_i - lse)/dx_i = 1. */
 static inline void log_softmax_row_backward(float *dx, const float *dy, const float *y, int C) {
-    float sum = lanes_sum(dy, C);
+    float sum = lanes8_row_sum(dy, C);
     for (int i = 0; i < C; i++)
         dx[i] += dy[i] - exp_or_zero(y[i]) * sum;
 }
