@@ -38,8 +38,10 @@ typedef struct attn_dims {
  * not depend on which clone (vector width) runs. */
 /* p (T, S) = softmax over each row of p + mask, in place; mask (S) or NULL
  * (the 1/sqrt(HS) scale is the scores sgemm's alpha); all-masked rows
- * become 0. Separate simple loops: each vectorises (rows of ViT's 50
- * tokens ran at half speed as one loop over lanes with a scalar tail). */
+ * become 0. The exponentials run over the whole block in one loop: per row,
+ * ViT's 50-wide rows spent as much on the scalar tail as on the vectors. A
+ * row left all -inf (fully masked) gives e^-inf = 0 everywhere and a zero
+ * sum, and stays 0. */
 HEED_SIMD_CLONES static void softmax_block(float *p, const float *mask, int T, int S) {
     for (int t = 0; t < T; t++) {
         float *row = p + (size_t)t * S;
@@ -47,13 +49,19 @@ HEED_SIMD_CLONES static void softmax_block(float *p, const float *mask, int T, i
             for (int s = 0; s < S; s++)
                 row[s] += mask[s];
         float maxv = lanes8_row_max(row, S);
-        if (maxv == -INFINITY) {
-            memset(row, 0, sizeof(float) * S);
+        if (maxv != -INFINITY)
+            for (int s = 0; s < S; s++)
+                row[s] -= maxv;
+    }
+    int64_t n = (int64_t)T * S;
+    for (int64_t i = 0; i < n; i++)
+        p[i] = fast_expf(p[i]);
+    for (int t = 0; t < T; t++) {
+        float *row = p + (size_t)t * S;
+        float sum = lanes8_row_sum(row, S);
+        if (sum == 0.0f)
             continue;
-        }
-        for (int s = 0; s < S; s++)
-            row[s] = fast_expf(row[s] - maxv);
-        float inv = 1.0f / lanes8_row_sum(row, S);
+        float inv = 1.0f / sum;
         for (int s = 0; s < S; s++)
             row[s] *= inv;
     }
