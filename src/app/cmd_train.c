@@ -100,14 +100,28 @@ static bool start_comm_thread(run *r, int provided, char *err, size_t errlen) {
     bool on = !strcmp(r->rc.comm_thread, "on");
     bool want =
         on || (!strcmp(r->rc.comm_thread, "auto") && r->comm.size >= COMM_THREAD_AUTO_RANKS);
-    if (!want || !r->rc.overlap || r->comm.size == 1)
-        return true;
+    if (!want || !r->rc.overlap || r->comm.size == 1 || r->rc.sync_bn)
+        return true; /* --sync-bn: config.c refuses on, auto keeps the hook */
     if (trainer_start_comm_thread(&r->trainer) || !on)
         return true; /* auto without the thread level keeps the hook */
     snprintf(err, errlen,
              "--comm-thread on needs MPI_THREAD_SERIALIZED, but this MPI gives thread level %d "
              "(use --comm-thread off, or an MPI built with thread support)",
              provided);
+    return false;
+}
+
+/* --sync-bn: the batch-norm sums are collectives in every micro-batch, so
+ * every rank must run the same number of them, none empty. Whole global
+ * batches split evenly give that. */
+static bool sync_bn_shares_match(const run_config *rc, int p, char *err, size_t errlen) {
+    int mb = rc->micro_batch;
+    if (rc->batch_size % p == 0 && (mb <= 0 || (rc->batch_size / p) % mb == 0) && rc->drop_last)
+        return true;
+    snprintf(err, errlen,
+             "--sync-bn runs every rank through the same micro-batches: --batch-size (%d) must be "
+             "a multiple of the %d ranks%s, with --drop-last on",
+             rc->batch_size, p, mb > 0 ? " times --micro-batch" : "");
     return false;
 }
 
@@ -605,6 +619,9 @@ int cmd_train(int argc, char **argv) {
     if (r.rc.exact_reduce && r.rc.micro_batch <= 0)
         return finish_bad_input(&r, "--exact-reduce needs --micro-batch N (the unit that is "
                                     "summed exactly; keep it fixed across rank counts)");
+    if (r.rc.sync_bn && r.comm.size > 1 &&
+        !sync_bn_shares_match(&r.rc, r.comm.size, err, sizeof err))
+        return finish_bad_input(&r, err);
     r.data = data_feed_open(r.rc.data, &r.comm, r.rc.batch_size, r.rc.seed, r.rc.drop_last,
                             r.rc.in_memory, r.rc.length_buckets);
     if (r.rc.exact_reduce)
@@ -647,6 +664,8 @@ int cmd_train(int argc, char **argv) {
     trainer_init(&r.trainer, r.model, &r.comm, &ac, r.rc.zero, r.rc.exact_reduce, r.rc.micro_batch,
                  r.rc.label_smoothing, r.rc.seed);
     trainer_set_comm(&r.trainer, (size_t)r.rc.bucket_kb * 1024, r.rc.overlap);
+    if (r.rc.sync_bn)
+        trainer_set_sync_bn(&r.trainer);
     if (!start_comm_thread(&r, provided, err, sizeof err)) {
         trainer_free(&r.trainer);
         model_free(r.model);

@@ -72,6 +72,8 @@ static const opt options[] = {
     {"crop-pad", OPT_INT, RC(mc.crop_pad), "augmentation: zero padding of the random crop"},
     {"flip", OPT_BOOL, RC(mc.flip), "augmentation: random horizontal flips"},
     {"bn-momentum", OPT_FLOAT, RC(mc.bn_momentum), "batch-norm running-statistics momentum"},
+    {"sync-bn", OPT_BOOL, RC(sync_bn),
+     "batch norm: statistics of the global batch over all ranks (as SyncBatchNorm)"},
     {"bucket-kb", OPT_INT, RC(bucket_kb), "gradient bucket size in KiB (0: one bucket)"},
     {"overlap", OPT_BOOL, RC(overlap), "reduce gradient buckets during backward"},
     {"comm-thread", OPT_STR, RC(comm_thread),
@@ -344,6 +346,12 @@ bool run_config_check(const run_config *rc, char *err, size_t errlen) {
     if (strcmp(rc->comm_thread, "auto") && strcmp(rc->comm_thread, "on") &&
         strcmp(rc->comm_thread, "off")) {
         snprintf(err, errlen, "--comm-thread must be auto, on or off, got '%s'", rc->comm_thread);
+        return false;
+    }
+    if (rc->sync_bn && !strcmp(rc->comm_thread, "on")) {
+        snprintf(err, errlen,
+                 "--sync-bn and --comm-thread on do not go together: the batch-norm sums are "
+                 "collectives inside the backward (use --comm-thread auto or off)");
         return false;
     }
     if (!(rc->collective_timeout >= 0.0f)) {

@@ -56,6 +56,7 @@ typedef struct run_config {
     int bucket_kb;                    /* gradient bucket size in KiB (0: one bucket) */
     bool overlap;                     /* reduce buckets during backward (--no-overlap: after) */
     char comm_thread[8];              /* progress thread for the overlap: "auto", "on" or "off" */
+    bool sync_bn;                     /* batch-norm statistics over all ranks (SyncBatchNorm) */
     char init_image_from[CONFIG_STR]; /* fusion: image tower from a vit params file/checkpoint */
     char init_text_from[CONFIG_STR];  /* fusion: text tower from a transformer one */
     char init_from[CONFIG_STR];       /* start from the same-named tensors of a params file */

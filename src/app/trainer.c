@@ -33,7 +33,16 @@ void trainer_set_comm(trainer *t, size_t bucket_bytes, bool overlap) {
 }
 
 bool trainer_start_comm_thread(trainer *t) {
+    HEED_ASSERT(!t->sync_bn); /* the BN sums call MPI from the main thread mid-backward */
     return grad_sync_start_thread(&t->sync);
+}
+
+void trainer_set_sync_bn(trainer *t) {
+    if (t->sync_bn || t->comm->size == 1)
+        return;
+    batch_sum_init(&t->bn_sum, t->comm);
+    graph_set_batch_sum(t->graph, batch_sum_fn, &t->bn_sum);
+    t->sync_bn = true;
 }
 
 void trainer_set_class_weights(trainer *t, const float *w) {
@@ -50,6 +59,8 @@ void trainer_free(trainer *t) {
     free(t->class_weights);
     grad_sync_free(&t->sync);
     buffer_sync_free(&t->buffers);
+    if (t->sync_bn)
+        batch_sum_free(&t->bn_sum);
     graph_free(t->graph);
     free(t->parts);
 }

@@ -14,6 +14,7 @@
 
 #include "core/graph.h"
 #include "core/optim.h"
+#include "dist/batch_sum.h"
 #include "dist/buffer_sync.h"
 #include "dist/grad_sync.h"
 #include "models/model.h"
@@ -52,6 +53,8 @@ typedef struct trainer {
     bool overlap;        /* reduce buckets during the last backward (trainer_set_comm) */
     double *parts;       /* p doubles for ordered sums */
     buffer_sync buffers; /* batch-norm running statistics: mean over ranks each step */
+    batch_sum bn_sum;    /* --sync-bn: batch-norm statistics over all ranks */
+    bool sync_bn;
 } trainer;
 
 /* Collective (grad_sync_init). micro_batch 0 = the whole rank share.
@@ -72,6 +75,13 @@ void trainer_set_class_weights(trainer *t, const float *w);
  * after trainer_init: BUCKET_KB_DEFAULT KiB, overlap on. Results are bitwise
  * the same for any choice. Collective (every rank, same arguments). */
 void trainer_set_comm(trainer *t, size_t bucket_bytes, bool overlap);
+
+/* Synchronised batch norm (heed train --sync-bn): every batch-norm layer
+ * normalises with the statistics of the global batch (all ranks' samples of
+ * the micro-batch), as PyTorch's SyncBatchNorm. Its sums are collectives
+ * inside the forward and backward, so the progress thread must stay off.
+ * Collective; a no-op on one rank. */
+void trainer_set_sync_bn(trainer *t);
 
 /* heed train --comm-thread auto starts the progress thread from this many
  * ranks up: below it the backward hook already keeps a bucket's short ring

@@ -56,6 +56,8 @@ struct graph {
     int n_samples, sample_cap;
     graph_backward_hook hook;
     void *hook_ctx;
+    graph_sum_fn batch_sum;
+    void *batch_sum_ctx;
 };
 
 graph *graph_create(size_t arena_bytes, int n_params) {
@@ -343,6 +345,20 @@ void graph_backward(graph *g, tensor *loss, float seed) {
 void graph_backward_tape(graph *g) {
     HEED_ASSERT(!g->states); /* hand-seeded gradients need eager mode */
     tape_replay(g);
+}
+
+void graph_set_batch_sum(graph *g, graph_sum_fn fn, void *ctx) {
+    g->batch_sum = fn;
+    g->batch_sum_ctx = ctx;
+}
+
+bool graph_has_batch_sum(const graph *g) {
+    return g->batch_sum != NULL;
+}
+
+void graph_batch_sum(graph *g, double *v, int n) {
+    if (g->batch_sum)
+        g->batch_sum(g->batch_sum_ctx, v, n);
 }
 
 void graph_set_backward_hook(graph *g, graph_backward_hook hook, void *hook_ctx) {

@@ -141,6 +141,20 @@ void graph_grad_settle(tensor *t);
  * up (otherwise the pool holds whatever the last step left there). */
 void graph_set_grad_poison(graph *g, bool on);
 
+/* ---- sums over the replicas of a data-parallel run ---------------------
+ *
+ * For ops whose training forward (or backward) needs statistics of the
+ * global batch rather than of the rank's own part: synchronised batch norm.
+ * fn(ctx, v, n) replaces v (n) by its sum over all ranks, with the same bits
+ * on every rank; every rank must reach the same calls in the same order.
+ * Core does not call MPI: the trainer installs fn (dist/batch_sum.h). */
+typedef void (*graph_sum_fn)(void *ctx, double *v, int n);
+void graph_set_batch_sum(graph *g, graph_sum_fn fn, void *ctx);
+/* Whether a batch sum is installed (ops then use global statistics). */
+bool graph_has_batch_sum(const graph *g);
+/* Sums v (n) over the ranks through the installed fn; a no-op without. */
+void graph_batch_sum(graph *g, double *v, int n);
+
 /* hook(hook_ctx, i) runs after tape entry i finished its backward. */
 void graph_set_backward_hook(graph *g, graph_backward_hook hook, void *hook_ctx);
 

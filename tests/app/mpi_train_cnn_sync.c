@@ -4,7 +4,8 @@
  * forward passes of a step the running statistics differ between ranks; the
  * trainer averages them over ranks (dist/buffer_sync.h) before the optimiser
  * step. For cbam_cnn and resnet20 (tiny widths, 8x8 images, augmentation
- * on, ZeRO-1 and replicated Adam, micro-batches of 2 too) this checks for 6
+ * on, ZeRO-1 and replicated Adam, micro-batches of 2 too, and synchronised
+ * batch norm, trainer_set_sync_bn, whose statistics are global) this checks for 6
  * steps that the hash of the whole parameter buffer (buffers included)
  * agrees on all ranks, that the running statistics moved, and that eval-mode
  * logits agree bit for bit. */
@@ -86,12 +87,14 @@ static double running_mean_mass(const params *ps) {
     return s;
 }
 
-static void run(const comm *world, const char *name, bool zero, int micro_batch) {
+static void run(const comm *world, const char *name, bool zero, int micro_batch, bool sync_bn) {
     int rank = world->rank, p = world->size;
     adam_config ac = adam_config_default();
     model *m = make_model(name);
     trainer t;
     trainer_init(&t, m, world, &ac, zero, false, micro_batch, 0.0f, 11);
+    if (sync_bn)
+        trainer_set_sync_bn(&t);
     int64_t lo, hi;
     ring_chunk_range(GLOBAL_B, p, rank, &lo, &hi);
     for (int64_t step = 0; step < STEPS; step++) {
@@ -99,8 +102,9 @@ static void run(const comm *world, const char *name, bool zero, int micro_batch)
         step_result r = trainer_step(&t, &mine, GLOBAL_B, step, 1e-2f, 1.0f);
         EXPECT(r.finite, "%s step %lld: non-finite loss", name, (long long)step);
         EXPECT(grad_sync_params_agree(world, &m->ps),
-               "%s zero=%d micro=%d step %lld: parameters or buffers differ across ranks", name,
-               zero, micro_batch, (long long)step);
+               "%s zero=%d micro=%d sync_bn=%d step %lld: parameters or buffers differ across "
+               "ranks",
+               name, zero, micro_batch, sync_bn, (long long)step);
     }
     EXPECT(running_mean_mass(&m->ps) > 0.0, "%s: running statistics never moved", name);
     /* eval on the same block everywhere: identical logits -> identical loss bits */
@@ -113,8 +117,8 @@ static void run(const comm *world, const char *name, bool zero, int micro_batch)
     MPI_Allreduce(MPI_IN_PLACE, &lmax, 1, MPI_DOUBLE, MPI_MAX, world->mpi);
     EXPECT(lmin == lmax, "%s: eval losses differ across ranks (%.9g vs %.9g)", name, lmin, lmax);
     if (rank == 0)
-        printf("p=%d %s zero=%d micro=%d: eval loss %.6f, ranks agree\n", p, name, zero,
-               micro_batch, loss / GLOBAL_B);
+        printf("p=%d %s zero=%d micro=%d sync_bn=%d: eval loss %.6f, ranks agree\n", p, name, zero,
+               micro_batch, sync_bn, loss / GLOBAL_B);
     trainer_free(&t);
     model_free(m);
 }
@@ -126,9 +130,10 @@ int main(int argc, char **argv) {
     make_data();
     const char *models[2] = {"cbam_cnn", "resnet20"};
     for (int i = 0; i < 2; i++) {
-        run(&world, models[i], true, 0);
-        run(&world, models[i], false, 0);
-        run(&world, models[i], true, 2);
+        run(&world, models[i], true, 0, false);
+        run(&world, models[i], false, 0, false);
+        run(&world, models[i], true, 2, false);
+        run(&world, models[i], true, 2, true);
     }
     int total = 0;
     MPI_Allreduce(&failures, &total, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD);

@@ -336,6 +336,73 @@ static void test_batch_norm(void **state) {
     tu_leaf_free(rv);
 }
 
+/* A batch sum as if a second rank held the same samples: the statistics of
+ * the doubled batch are those of the batch (the sums double exactly), so
+ * output and gradients are bit for bit those without a batch sum, while the
+ * unbiased running variance counts 2N - 1 degrees of freedom. */
+static int doubled_calls;
+
+static void sum_doubled(void *ctx, double *v, int n) {
+    (void)ctx;
+    doubled_calls++;
+    for (int i = 0; i < n; i++)
+        v[i] *= 2.0;
+}
+
+static void run_bn_once(bool doubled, float **got, int64_t n, int C) {
+    int shape[4] = {3, C, 5, 7};
+    tensor *in[3] = {tu_leaf(4, shape, true, 2, 21), tu_leaf(1, (int[]){C}, true, 1, 22),
+                     tu_leaf(1, (int[]){C}, true, 1, 23)};
+    tensor *rm = tu_leaf(1, (int[]){C}, false, 0, 24), *rv = tu_leaf(1, (int[]){C}, false, 0, 25);
+    graph *g = graph_create(1 << 16, 0);
+    graph_set_training(g, true);
+    if (doubled)
+        graph_set_batch_sum(g, sum_doubled, NULL);
+    tensor *out = op_batch_norm(g, in[0], in[1], in[2], rm, rv, 0.5f, 1e-5f);
+    for (int64_t i = 0; i < n; i++)
+        out->grad[i] = 0.25f - 0.01f * (float)(i % 53);
+    graph_backward_tape(g);
+    memcpy(got[0], out->data, sizeof(float) * n);
+    memcpy(got[1], in[0]->grad, sizeof(float) * n);
+    memcpy(got[2], in[1]->grad, sizeof(float) * C);
+    memcpy(got[3], in[2]->grad, sizeof(float) * C);
+    memcpy(got[4], rm->data, sizeof(float) * C);
+    memcpy(got[5], rv->data, sizeof(float) * C);
+    graph_free(g);
+    for (int i = 0; i < 3; i++)
+        tu_leaf_free(in[i]);
+    tu_leaf_free(rm);
+    tu_leaf_free(rv);
+}
+
+static void test_batch_norm_batch_sum(void **state) {
+    (void)state;
+    int C = 4;
+    int64_t n = 3 * C * 5 * 7, len[6] = {n, n, C, C, C, C};
+    float *plain[6], *doubled[6];
+    for (int i = 0; i < 6; i++) {
+        plain[i] = test_malloc(sizeof(float) * len[i]);
+        doubled[i] = test_malloc(sizeof(float) * len[i]);
+    }
+    run_bn_once(false, plain, n, C);
+    doubled_calls = 0;
+    run_bn_once(true, doubled, n, C);
+    assert_int_equal(doubled_calls, 3); /* mean, deviations; backward sums */
+    static const char *what[] = {"out", "dx", "dw", "db", "running_mean"};
+    for (int i = 0; i < 5; i++)
+        tu_assert_close(what[i], doubled[i], plain[i], len[i], 0, 0);
+    /* running var = 0.5 var_u; var_u = ss / (N - 1) against 2 ss / (2N - 1) */
+    double N = 3.0 * 5 * 7;
+    for (int c = 0; c < C; c++) {
+        double ss = 2.0 * plain[5][c] * (N - 1);
+        assert_true(fabs(doubled[5][c] - 0.5 * 2.0 * ss / (2.0 * N - 1.0)) < 1e-5);
+    }
+    for (int i = 0; i < 6; i++) {
+        test_free(plain[i]);
+        test_free(doubled[i]);
+    }
+}
+
 /* ---- blocks -------------------------------------------------------------- */
 
 typedef enum block_kind { BLOCK_CBAM, BLOCK_BASIC, BLOCK_BOTTLENECK } block_kind;
@@ -473,8 +540,9 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_conv2d),     cmocka_unit_test(test_conv2d_direct_twin),
         cmocka_unit_test(test_pools),      cmocka_unit_test(test_gates),
-        cmocka_unit_test(test_batch_norm), cmocka_unit_test(test_blocks),
-        cmocka_unit_test(test_augment),    cmocka_unit_test(test_bn_buffers),
+        cmocka_unit_test(test_batch_norm), cmocka_unit_test(test_batch_norm_batch_sum),
+        cmocka_unit_test(test_blocks),     cmocka_unit_test(test_augment),
+        cmocka_unit_test(test_bn_buffers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -35,5 +35,6 @@ expect 2 "learning-rate" -- train --config "$work/typo.ini" --model vit --data x
 expect 2 "--model is required" -- train --data x.h5
 expect 2 "--class-balance must be in \[0, 2\]" -- train --model vit --data x.h5 --class-balance -1
 expect 2 "--comm-thread must be auto, on or off" -- train --model vit --data x.h5 --comm-thread maybe
+expect 2 "--sync-bn and --comm-thread on do not go together" -- train --model resnet20 --data x.h5 --sync-bn --comm-thread on
 [ "$failures" -eq 0 ] && echo "OK: all bad-input cases exit 2 with a clear message"
 exit "$failures"
