@@ -53,18 +53,28 @@ static void linear_backward_entry(void *p) {
                     c->x->data, c->w->data, c->N, c->C, c->OC);
 }
 
-tensor *op_linear(graph *g, tensor *x, tensor *w, tensor *b) {
-    int C = tensor_cols(x);
-    HEED_ASSERT(w->ndim == 2 && w->shape[1] == C);
-    int OC = w->shape[0];
-    HEED_ASSERT(!b || (b->ndim == 1 && b->shape[0] == OC));
-    int N = (int)tensor_rows(x);
+/* The output (..., OC) of x (..., C) through w (OC, C) and b (OC) or NULL,
+ * after checking their shapes; *grad: whether a gradient flows. */
+static tensor *linear_output(graph *g, tensor *x, tensor *w, tensor *b, int *N, int *C, int *OC,
+                             bool *grad) {
+    *C = tensor_cols(x);
+    HEED_ASSERT(w->ndim == 2 && w->shape[1] == *C);
+    *OC = w->shape[0];
+    HEED_ASSERT(!b || (b->ndim == 1 && b->shape[0] == *OC));
+    *N = (int)tensor_rows(x);
     int shape[TENSOR_MAX_DIMS];
     memcpy(shape, x->shape, sizeof shape);
-    shape[x->ndim - 1] = OC;
+    shape[x->ndim - 1] = *OC;
     tensor *in[3] = {x, w, b};
-    bool grad = graph_wants_grad(g, 3, in);
-    tensor *out = graph_new(g, DTYPE_F32, x->ndim, shape, grad);
+    *grad = graph_wants_grad(g, 3, in);
+    return graph_new(g, DTYPE_F32, x->ndim, shape, *grad);
+}
+
+tensor *op_linear(graph *g, tensor *x, tensor *w, tensor *b) {
+    int N, C, OC;
+    bool grad;
+    tensor *out = linear_output(g, x, w, b, &N, &C, &OC, &grad);
+    tensor *in[3] = {x, w, b};
     linear_forward(out->data, x->data, w->data, b ? b->data : NULL, N, C, OC);
     if (grad) {
         /* claims x: its gradient is written by one sgemm, beta 0 or 1 */
@@ -114,17 +124,10 @@ static void linear_gelu_backward_entry(void *p) {
 
 tensor *op_linear_gelu(graph *g, tensor *x, tensor *w, tensor *b, gelu_kind kind) {
     HEED_ASSERT(kind == GELU_ERF || kind == GELU_TANH);
-    int C = tensor_cols(x);
-    HEED_ASSERT(w->ndim == 2 && w->shape[1] == C);
-    int OC = w->shape[0];
-    HEED_ASSERT(!b || (b->ndim == 1 && b->shape[0] == OC));
-    int N = (int)tensor_rows(x);
-    int shape[TENSOR_MAX_DIMS];
-    memcpy(shape, x->shape, sizeof shape);
-    shape[x->ndim - 1] = OC;
+    int N, C, OC;
+    bool grad;
+    tensor *out = linear_output(g, x, w, b, &N, &C, &OC, &grad);
     tensor *in[3] = {x, w, b};
-    bool grad = graph_wants_grad(g, 3, in);
-    tensor *out = graph_new(g, DTYPE_F32, x->ndim, shape, grad);
     /* Without a backward, h is the output itself and GELU runs in place. */
     float *h = grad ? arena_alloc(graph_arena(g), sizeof(float) * (size_t)out->numel) : out->data;
     /* By blocks of rows of about 1 MB (in L2), so GELU reads h as the sgemm
