@@ -33,8 +33,9 @@ typedef struct gru_ctx {
  * knows that. */
 HEED_SIMD_CLONES static void gru_cell_forward(float *restrict gr, float *restrict gz,
                                               float *restrict gn, float *restrict hn,
-                                              float *restrict h, float *restrict out,
-                                              const float *restrict hp, int H) {
+                                              const float *restrict h, float *restrict h_next,
+                                              float *restrict out, const float *restrict hp,
+                                              int H) {
     for (int j = 0; j < H; j++) {
         float r = rnn_sigmoid(gr[j] + hp[j]);
         float z = rnn_sigmoid(gz[j] + hp[H + j]);
@@ -44,7 +45,7 @@ HEED_SIMD_CLONES static void gru_cell_forward(float *restrict gr, float *restric
         gn[j] = n;
         hn[j] = hp[2 * H + j];
         float hj = (1.0f - z) * n + z * h[j];
-        h[j] = hj;
+        h_next[j] = hj;
         out[j] = hj;
     }
 }
@@ -74,29 +75,34 @@ HEED_SIMD_CLONES static void gru_cell_backward(float *restrict dgi, float *restr
     }
 }
 
-/* Runs all steps; gates holds the input projection on entry. */
+/* Runs all steps; gates holds the input projection on entry. Each step's
+ * new state goes straight into the next step's slot of hprev; the last one
+ * into h. */
 static void gru_forward(gru_ctx *k, float *out, float *h) {
     int B = k->io.d.B, T = k->io.d.T, H = k->io.d.H, H3 = 3 * H;
-    memset(h, 0, sizeof(float) * B * H);
+    bool rev = k->io.reverse;
+    for (int b = 0; b < B; b++)
+        rnn_zero_first_state(k->hprev, T, H, rev, b);
     for (int s = 0; s < T; s++) {
-        int t = k->io.reverse ? T - 1 - s : s;
-        for (int b = 0; b < B; b++) {
-            memcpy(k->hprev + ((size_t)b * T + t) * H, h + (size_t)b * H, sizeof(float) * H);
+        int t = rev ? T - 1 - s : s;
+        for (int b = 0; b < B; b++)
             memcpy(k->hp + (size_t)b * H3, k->io.b_hh->data, sizeof(float) * H3);
-        }
         if (s > 0)
             small_gemm(false, B, H3, H, 1.0f, k->hprev + (size_t)t * H, T * H, k->whh_t, H3, true,
                        k->hp, H3);
         for (int b = 0; b < B; b++) {
             size_t bt = (size_t)b * T + t;
             float *o_bt = out + bt * H;
+            float *h_next = rnn_next_state(k->hprev, h, T, H, rev, s, b);
             if (!rnn_valid(k->io.valid, T, b, t)) {
+                /* a padded step passes the state through */
                 memset(o_bt, 0, sizeof(float) * H);
+                memcpy(h_next, k->hprev + bt * H, sizeof(float) * H);
                 continue;
             }
             float *gt = k->gates + bt * H3;
-            gru_cell_forward(gt, gt + H, gt + 2 * H, k->hn + bt * H, h + (size_t)b * H, o_bt,
-                             k->hp + (size_t)b * H3, H);
+            gru_cell_forward(gt, gt + H, gt + 2 * H, k->hn + bt * H, k->hprev + bt * H, h_next,
+                             o_bt, k->hp + (size_t)b * H3, H);
         }
     }
 }

@@ -29,8 +29,9 @@ typedef struct lstm_ctx {
  * vectorises the loop only when it knows that. */
 HEED_SIMD_CLONES static void lstm_cell_forward(float *restrict gi, float *restrict gf,
                                                float *restrict gg, float *restrict go,
-                                               float *restrict tc, float *restrict c,
-                                               float *restrict h, float *restrict out, int H) {
+                                               float *restrict tc, const float *restrict c,
+                                               float *restrict c_next, float *restrict h_next,
+                                               float *restrict out, int H) {
     for (int j = 0; j < H; j++) {
         float ig = rnn_sigmoid(gi[j]), fg = rnn_sigmoid(gf[j]);
         float g = rnn_tanh(gg[j]), og = rnn_sigmoid(go[j]);
@@ -41,8 +42,8 @@ HEED_SIMD_CLONES static void lstm_cell_forward(float *restrict gi, float *restri
         float cn = fg * c[j] + ig * g;
         float th = rnn_tanh(cn);
         tc[j] = th;
-        c[j] = cn;
-        h[j] = og * th;
+        c_next[j] = cn;
+        h_next[j] = og * th;
         out[j] = og * th;
     }
 }
@@ -67,17 +68,18 @@ HEED_SIMD_CLONES static void lstm_cell_backward(float *restrict dg, float *restr
     }
 }
 
-/* Runs all steps; gates holds the input projection on entry. */
+/* Runs all steps; gates holds the input projection on entry. Each step's
+ * new state goes straight into the next step's slot of hprev and cprev;
+ * the last one into h and c. */
 static void lstm_forward(lstm_ctx *k, float *out, float *h, float *c) {
     int B = k->io.d.B, T = k->io.d.T, H = k->io.d.H, H4 = 4 * H;
-    memset(h, 0, sizeof(float) * B * H);
-    memset(c, 0, sizeof(float) * B * H);
+    bool rev = k->io.reverse;
+    for (int b = 0; b < B; b++) {
+        rnn_zero_first_state(k->hprev, T, H, rev, b);
+        rnn_zero_first_state(k->cprev, T, H, rev, b);
+    }
     for (int s = 0; s < T; s++) {
-        int t = k->io.reverse ? T - 1 - s : s;
-        for (int b = 0; b < B; b++) {
-            memcpy(k->hprev + ((size_t)b * T + t) * H, h + (size_t)b * H, sizeof(float) * H);
-            memcpy(k->cprev + ((size_t)b * T + t) * H, c + (size_t)b * H, sizeof(float) * H);
-        }
+        int t = rev ? T - 1 - s : s;
         /* the first step reads the zero state: nothing to add */
         if (s > 0)
             small_gemm(false, B, H4, H, 1.0f, k->hprev + (size_t)t * H, T * H, k->whh_t, H4, true,
@@ -85,13 +87,18 @@ static void lstm_forward(lstm_ctx *k, float *out, float *h, float *c) {
         for (int b = 0; b < B; b++) {
             size_t bt = (size_t)b * T + t;
             float *o_bt = out + bt * H;
+            float *h_next = rnn_next_state(k->hprev, h, T, H, rev, s, b);
+            float *c_next = rnn_next_state(k->cprev, c, T, H, rev, s, b);
             if (!rnn_valid(k->io.valid, T, b, t)) {
+                /* a padded step passes the state through */
                 memset(o_bt, 0, sizeof(float) * H);
+                memcpy(h_next, k->hprev + bt * H, sizeof(float) * H);
+                memcpy(c_next, k->cprev + bt * H, sizeof(float) * H);
                 continue;
             }
             float *gt = k->gates + bt * H4;
             lstm_cell_forward(gt, gt + H, gt + 2 * H, gt + 3 * H, k->tanh_c + bt * H,
-                              c + (size_t)b * H, h + (size_t)b * H, o_bt, H);
+                              k->cprev + bt * H, c_next, h_next, o_bt, H);
         }
     }
 }

@@ -13,6 +13,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 
 static inline float rnn_sigmoid(float x) {
     return 1.0f / (1.0f + fast_expf(-x));
@@ -74,6 +75,25 @@ float *rnn_w_hh_transposed(graph *g, const tensor *w_hh, const rnn_dims *d);
 /* True when row b is a real token at t (valid NULL: always). */
 static inline bool rnn_valid(const int32_t *valid, int T, int b, int t) {
     return !valid || valid[(int64_t)b * T + t] != 0;
+}
+
+/* Where row b's state after step s goes: straight into the (B, T, H) array
+ * of states each step reads, at the next step's slot, so no step copies its
+ * state in; after the last step, into last (B, H). */
+static inline float *rnn_next_state(float *prev, float *last, int T, int H, bool reverse, int s,
+                                    int b) {
+    if (s == T - 1)
+        return last + (size_t)b * H;
+    int tn = reverse ? T - 2 - s : s + 1;
+    return prev + ((size_t)b * T + tn) * H;
+}
+
+/* Row b's state before the first step: zeros in its slot of prev. */
+static inline void rnn_zero_first_state(float *prev, int T, int H, bool reverse, int b) {
+    if (T == 0)
+        return;
+    int t0 = reverse ? T - 1 : 0;
+    memset(prev + ((size_t)b * T + t0) * H, 0, sizeof(float) * H);
 }
 
 #endif
