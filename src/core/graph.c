@@ -51,6 +51,7 @@ struct graph {
     float *pool; /* lazy mode: every activation gradient of the backward */
     size_t pool_bytes;
     bool poison; /* tests: NaN-fill the pool before each backward */
+    bool placed; /* lazy gradients have their pool places for this step */
     uint64_t seed, step, op_counter;
     int64_t *sample_ids;
     int n_samples, sample_cap;
@@ -88,6 +89,7 @@ void graph_reset(graph *g) {
     g->tape_len = 0;
     g->states = NULL;
     g->n_states = 0;
+    g->placed = false;
     for (int i = 0; i < g->n_params; i++)
         g->first_use[i] = INT32_MAX;
 }
@@ -331,8 +333,13 @@ void graph_set_grad_poison(graph *g, bool on) {
 
 void graph_backward(graph *g, tensor *loss, float seed) {
     HEED_ASSERT(loss->numel == 1 && loss->grad);
-    if (g->states)
+    if (g->states) {
+        /* once per step: a second replay would add into places that other
+         * gradients have taken since */
+        HEED_ASSERT(!g->placed);
         grad_pool_place(g);
+        g->placed = true;
+    }
     /* Nothing will write these: zeros, as in eager mode (the loss among them). */
     for (struct grad_state *s = g->states; s; s = s->next)
         if (s->unwritten && s->consumers == 0)

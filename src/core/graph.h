@@ -113,6 +113,7 @@ void graph_backward_tape(graph *g);
  *    a lazy gradient points at a placeholder that must not be touched, and
  *    after graph_backward returns only the gradients of parameters and of
  *    tensors made outside the graph are still valid (what training reads).
+ *    In lazy mode graph_backward runs once per graph_reset.
  *  - graph_backward_tape, whose caller seeds outputs by hand, needs eager
  *    mode: it cannot tell a seeded gradient from an unwritten one.
  *
