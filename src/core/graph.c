@@ -35,8 +35,9 @@ struct grad_state {
     struct grad_state *next; /* all states of this step, for graph_backward */
 };
 
-/* Where lazy gradients point until graph_backward places them: not NULL, so
- * that "a gradient flows" reads the same, and never written. */
+/* Where lazy gradients point until graph_backward gives them their pool
+ * memory: not NULL, so that "a gradient flows" reads as before. Forward code
+ * only tests the pointer; nothing writes here. */
 static float unplaced_grad[16] __attribute__((aligned(64)));
 
 struct graph {

@@ -110,7 +110,8 @@ void graph_backward_tape(graph *g);
  *  - Activation gradients share one pool (grad_pool.h): graph_backward
  *    gives each the memory of gradients whose part of the replay is over, so
  *    the backward writes into buffers that are still in cache. Until then
- *    a lazy gradient points at a placeholder that must not be touched, and
+ *    a lazy gradient points at one shared 16-float dummy (so that "a
+ *    gradient flows" reads as before) that nothing may write, and
  *    after graph_backward returns only the gradients of parameters and of
  *    tensors made outside the graph are still valid (what training reads).
  *    In lazy mode graph_backward runs once per graph_reset.
