@@ -1,8 +1,10 @@
 /*
  * bench_conv.c - GFLOP/s of heed's convolution (op_conv2d forward, and
- * forward + backward) on the 3x3 layers of ResNet-20 / cbam_cnn at 28x28,
+ * forward + backward) on the conv layers of ResNet-20 / cbam_cnn at 28x28
+ * (3x3 stride 1, and the stride-2 3x3 and 1x1 convs of the stage changes),
  * against cblas_sgemm on the GEMM the layer reduces to (M = OC,
- * N = OH*OW, K = C*9, once per sample) and on a square 512 sgemm, one thread.
+ * N = OH*OW, K = C*KH*KW, once per sample) and on a square 512 sgemm, one
+ * thread.
  * Prints one JSON line per layer shape. Times are process CPU time, not wall
  * time, and the best of --reps after one warm-up: on a shared VM both are far
  * less noisy (one thread). --im2col runs the im2col + sgemm twin instead of
@@ -83,8 +85,10 @@ int main(int argc, char **argv) {
             HEED_DIE(HEED_EXIT_BAD_INPUT, "unknown option %s", argv[i]);
     }
     openblas_set_num_threads(threads);
-    /* (C, OC, H): the 3x3 stride-1 layers of resnet20 and cbam_cnn at 28x28 */
-    const int layers[][3] = {{16, 16, 28}, {32, 32, 14}, {64, 64, 7}, {32, 32, 28}, {64, 64, 14}};
+    /* (C, OC, H, K, stride): the conv layers of resnet20 and cbam_cnn at 28x28 */
+    const int layers[][5] = {{16, 16, 28, 3, 1}, {32, 32, 14, 3, 1}, {64, 64, 7, 3, 1},
+                             {32, 32, 28, 3, 1}, {64, 64, 14, 3, 1}, {16, 32, 28, 3, 2},
+                             {32, 64, 14, 3, 2}, {16, 32, 28, 1, 2}, {32, 64, 14, 1, 2}};
     /* the first fraction of a second of a process runs at about half speed
      * on the VMs measured here (clock ramp-up): spend it before timing */
     for (double t0 = now_s(); now_s() - t0 < 0.5;)
@@ -92,15 +96,16 @@ int main(int argc, char **argv) {
     printf("{\"sgemm_512_gflops\": %.2f, \"threads\": %d}\n", sgemm_gflops(512, 512, 512, 1, reps),
            threads);
     for (size_t l = 0; l < sizeof layers / sizeof layers[0]; l++) {
-        int C = layers[l][0], OC = layers[l][1], H = layers[l][2];
-        int64_t nx = (int64_t)B * C * H * H, ny = (int64_t)B * OC * H * H;
-        float *x = randoms(nx, 4), *w = randoms((int64_t)OC * C * 9, 5);
-        float *gx = xcalloc((size_t)nx, sizeof(float)), *gw = xcalloc((size_t)OC * C * 9, 4);
+        int C = layers[l][0], OC = layers[l][1], H = layers[l][2], K = layers[l][3],
+            S = layers[l][4], OH = (H + 2 * (K / 2) - K) / S + 1;
+        int64_t nx = (int64_t)B * C * H * H, ny = (int64_t)B * OC * OH * OH;
+        float *x = randoms(nx, 4), *w = randoms((int64_t)OC * C * K * K, 5);
+        float *gx = xcalloc((size_t)nx, sizeof(float)), *gw = xcalloc((size_t)OC * C * K * K, 4);
         tensor tx = leaf(x, gx, 4, (int[]){B, C, H, H});
-        tensor tw = leaf(w, gw, 4, (int[]){OC, C, 3, 3});
+        tensor tw = leaf(w, gw, 4, (int[]){OC, C, K, K});
         graph *g = graph_create(64u << 20, 0);
-        conv2d_geom geom = {.stride = 1, .pad = 1, .dilation = 1, .groups = 1};
-        double flops = 2.0 * (double)ny * C * 9; /* one forward */
+        conv2d_geom geom = {.stride = S, .pad = K / 2, .dilation = 1, .groups = 1};
+        double flops = 2.0 * (double)ny * C * K * K; /* one forward */
         /* forward only (no grad) */
         graph_set_grad(g, false);
         double fwd = 1e30, fb = 1e30;
@@ -123,10 +128,12 @@ int main(int argc, char **argv) {
             double t = now_s() - t0;
             fb = r > 0 && t < fb ? t : fb;
         }
-        double gemm = sgemm_gflops(OC, H * H, C * 9, B, reps);
-        printf("{\"layer\": \"conv3x3 %d->%d @%dx%d\", \"batch\": %d, \"fwd_gflops\": %.2f, "
-               "\"fwd_bwd_gflops\": %.2f, \"same_sgemm_gflops\": %.2f}\n",
-               C, OC, H, H, B, flops / fwd * 1e-9, 3.0 * flops / fb * 1e-9, gemm);
+        double gemm = sgemm_gflops(OC, OH * OH, C * K * K, B, reps);
+        printf("{\"layer\": \"conv%dx%d %d->%d @%dx%d stride %d\", \"batch\": %d, "
+               "\"fwd_gflops\": %.2f, \"fwd_bwd_gflops\": %.2f, \"fwd_ms\": %.3f, "
+               "\"fwd_bwd_ms\": %.3f, \"same_sgemm_gflops\": %.2f}\n",
+               K, K, C, OC, H, H, S, B, flops / fwd * 1e-9, 3.0 * flops / fb * 1e-9, fwd * 1e3,
+               fb * 1e3, gemm);
         graph_free(g);
         free(x);
         free(w);

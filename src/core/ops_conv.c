@@ -14,6 +14,7 @@
 
 #include "core/check.h"
 #include "core/conv_direct.h"
+#include "core/conv_winograd.h"
 
 #include <cblas.h>
 #include <string.h>
@@ -193,32 +194,43 @@ static bool conv_direct_ok(const conv_dims *d) {
     return conv_same(d) && conv_direct_usable(&g);
 }
 
-/* conv_direct_run over every sample and group: out (= or with `acc` +=)
- * conv(x, w) + b. With `flip`, w is the forward conv's weights and d the
- * transposed conv's dims (conv_transposed_dims). scratch holds
- * conv_direct_floats(d). */
+/* conv_direct_run (or for a 3x3 kernel, conv_winograd_run) over every
+ * sample and group: out (= or with `acc` +=) conv(x, w) + b. With `flip`, w
+ * is the forward conv's weights and d the transposed conv's dims
+ * (conv_transposed_dims). scratch holds conv_direct_floats(d). */
 static void conv2d_forward_direct(float *out, float *scratch, const float *x, const float *w,
                                   bool flip, const float *b, bool acc, const conv_dims *d) {
     conv_direct_geom g = direct_geom(d);
-    int64_t ohw = (int64_t)d->OH * d->OW, hw = (int64_t)d->H * d->W;
-    size_t packed = conv_direct_packed_floats(&g);
+    int64_t ohw = (int64_t)d->OH * d->OW, hw = (int64_t)d->H * d->W,
+            wg = (int64_t)d->OCg * d->Cg * d->KH * d->KW;
+    bool wino = conv_winograd_usable(&g);
+    size_t packed = wino ? conv_winograd_packed_floats(&g) : conv_direct_packed_floats(&g);
     float *wp = scratch, *work = scratch + packed * d->groups;
-    for (int gi = 0; gi < d->groups; gi++)
-        conv_direct_pack(wp + packed * gi, w + (int64_t)gi * packed, flip, &g);
+    for (int gi = 0; gi < d->groups; gi++) {
+        if (wino)
+            conv_winograd_pack(wp + packed * gi, w + gi * wg, flip, &g);
+        else
+            conv_direct_pack(wp + packed * gi, w + gi * wg, flip, &g);
+    }
     for (int n = 0; n < d->B; n++)
         for (int gi = 0; gi < d->groups; gi++) {
             float *og = out + ((int64_t)n * d->OC + (int64_t)gi * d->OCg) * ohw;
+            const float *xg = x + ((int64_t)n * d->C + (int64_t)gi * d->Cg) * hw;
             if (b)
                 bias_fill(og, b + gi * d->OCg, acc, d->OCg, ohw);
-            conv_direct_run(og, acc || b, x + ((int64_t)n * d->C + (int64_t)gi * d->Cg) * hw,
-                            wp + packed * gi, work, &g);
+            if (wino)
+                conv_winograd_run(og, acc || b, xg, wp + packed * gi, work, &g);
+            else
+                conv_direct_run(og, acc || b, xg, wp + packed * gi, work, &g);
         }
 }
 
 /* Floats of scratch conv2d_forward_direct needs for d. */
 static size_t conv_direct_floats(const conv_dims *d) {
     conv_direct_geom g = direct_geom(d);
-    return conv_direct_packed_floats(&g) * d->groups + conv_direct_scratch_floats(&g);
+    size_t direct = conv_direct_packed_floats(&g) * d->groups + conv_direct_scratch_floats(&g);
+    size_t wino = conv_winograd_packed_floats(&g) * d->groups + conv_winograd_scratch_floats(&g);
+    return conv_winograd_usable(&g) && wino > direct ? wino : direct;
 }
 
 /* out (B, OC, OH, OW) = conv(x (B, C, H, W), w (OC, Cg, KH, KW)) + b (OC);

@@ -7,6 +7,7 @@
 #include "core/blocks_cnn.h"
 #include "core/check.h"
 #include "core/conv_direct.h"
+#include "core/conv_winograd.h"
 #include "core/ops_vision.h"
 #include "core/optim.h"
 #include "core/rng.h"
@@ -120,7 +121,8 @@ static void conv_run(float *res, tensor **in, conv_case *cc, conv_direct_level l
     conv_direct_set_level(CONV_DIRECT_BEST);
 }
 
-/* Each direct kernel this CPU has (AVX2, and the best one) against the
+/* Each direct kernel this CPU has (AVX2, and the best one), and the
+ * Winograd path where it applies (3x3, channels in eights), against the
  * im2col twin, forward and every gradient. */
 static void check_conv_twins(const char *name, int B, int C, int Hh, int W, int OC, int K,
                              conv2d_geom gm) {
@@ -132,17 +134,24 @@ static void check_conv_twins(const char *name, int B, int C, int Hh, int W, int 
     int64_t n = (int64_t)B * OC * Hh * W + in[0]->numel + in[1]->numel + in[2]->numel;
     float *direct = xmalloc(sizeof(float) * n), *twin = xmalloc(sizeof(float) * n);
     conv_run(twin, in, &cc, CONV_DIRECT_OFF);
-    const conv_direct_level levels[2] = {CONV_DIRECT_AVX2, CONV_DIRECT_BEST};
-    for (int l = 0; l < 2; l++) {
+    const conv_direct_level levels[3] = {CONV_DIRECT_AVX2, CONV_DIRECT_BEST, CONV_DIRECT_BEST};
+    for (int l = 0; l < 3; l++) {
+        bool wino = l == 2;
+        conv_winograd_set_mode(wino ? CONV_WINOGRAD_ALWAYS : CONV_WINOGRAD_OFF);
         conv_direct_set_level(levels[l]);
         /* the input gradient may fall back to im2col (say, for 1 channel) */
-        bool usable = conv_direct_usable(&fwd);
+        bool usable = conv_direct_usable(&fwd) && (!wino || conv_winograd_usable(&fwd));
         conv_direct_set_level(CONV_DIRECT_BEST);
         if (!usable) {
-            print_message("%s: no direct kernel at level %d on this CPU, skipped\n", name, l);
+            if (wino)
+                print_message("%s: not a Winograd shape, skipped\n", name);
+            else
+                print_message("%s: no direct kernel at level %d on this CPU, skipped\n", name, l);
+            conv_winograd_set_mode(CONV_WINOGRAD_AUTO);
             continue;
         }
         conv_run(direct, in, &cc, levels[l]);
+        conv_winograd_set_mode(CONV_WINOGRAD_AUTO);
         tu_assert_close(name, direct, twin, n, 1e-5f, 1e-5f);
     }
     free(direct);
@@ -164,6 +173,12 @@ static void test_conv2d_direct_twin(void **state) {
      * channels: an input gradient through im2col, or with a channel tail */
     check_conv_twins("direct_stem", 2, 1, 6, 6, 8, 3, (conv2d_geom){1, 1, 1, 1});
     check_conv_twins("direct_c5", 1, 5, 6, 7, 8, 3, (conv2d_geom){1, 1, 1, 1});
+    /* Winograd: odd sizes (a last tile row and column half outside the
+     * map), 1x1 and 2x2 maps, and a map of several tile blocks with a short
+     * last block */
+    check_conv_twins("winograd_odd", 2, 16, 7, 5, 8, 3, (conv2d_geom){1, 1, 1, 1});
+    check_conv_twins("winograd_tiny", 3, 8, 1, 2, 8, 3, (conv2d_geom){1, 1, 1, 1});
+    check_conv_twins("winograd_blocks", 1, 64, 20, 17, 64, 3, (conv2d_geom){1, 1, 1, 1});
 }
 
 /* ---- pools and gates ---------------------------------------------------- */

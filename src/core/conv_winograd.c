@@ -1,0 +1,207 @@
+#include "core/conv_winograd.h"
+
+#include "core/fastmath.h"
+#include "core/small_gemm.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* The transforms run over 8 channels at a time (C % 8 == 0). */
+typedef float wino8 __attribute__((vector_size(8 * sizeof(float))));
+
+/* Transformed patches and products of one block of tiles stay in L2:
+ * 16 * tiles * channels floats each. */
+enum { BLOCK_FLOATS = 1 << 15 };
+
+/* Fewer channels than this on either side: the direct kernels are faster. */
+enum { AUTO_MIN_CHANNELS = 32 };
+
+static int mode = -1; /* -1: not yet read from the environment */
+
+void conv_winograd_set_mode(conv_winograd_mode m) {
+    mode = (int)m;
+}
+
+bool conv_winograd_usable(const conv_direct_geom *g) {
+    if (mode < 0) {
+        const char *e = getenv("HEED_CONV_WINOGRAD");
+        mode = e && strcmp(e, "0") == 0 ? CONV_WINOGRAD_OFF : CONV_WINOGRAD_AUTO;
+    }
+    bool shape =
+        g->KH == 3 && g->KW == 3 && g->pad == 1 && g->dil == 1 && g->Cg % 8 == 0 && g->OCg % 8 == 0;
+    bool pays = g->Cg >= AUTO_MIN_CHANNELS && g->OCg >= AUTO_MIN_CHANNELS;
+    return shape && (mode == CONV_WINOGRAD_ALWAYS || (mode == CONV_WINOGRAD_AUTO && pays));
+}
+
+/* The tile grid: th x tw tiles of 2x2 output pixels; the zero-bordered
+ * input grid is (2 th + 2) x (2 tw + 2) pixels of Cg floats. */
+typedef struct wino_dims {
+    int th, tw, hp, wp, nb; /* nb: tile rows per block */
+} wino_dims;
+
+static wino_dims wino_dims_of(const conv_direct_geom *g) {
+    wino_dims d = {(g->H + 1) / 2, (g->W + 1) / 2, 0, 0, 0};
+    d.hp = 2 * d.th + 2;
+    d.wp = 2 * d.tw + 2;
+    int ch = g->Cg > g->OCg ? g->Cg : g->OCg;
+    d.nb = BLOCK_FLOATS / (16 * d.tw * ch);
+    d.nb = d.nb < 1 ? 1 : (d.nb > d.th ? d.th : d.nb);
+    return d;
+}
+
+size_t conv_winograd_packed_floats(const conv_direct_geom *g) {
+    return (size_t)16 * g->Cg * g->OCg;
+}
+
+size_t conv_winograd_scratch_floats(const conv_direct_geom *g) {
+    wino_dims d = wino_dims_of(g);
+    size_t tiles = (size_t)d.nb * d.tw;
+    return (size_t)d.hp * d.wp * g->Cg + 16 * tiles * (g->Cg + g->OCg) + (size_t)4 * tiles * g->OCg;
+}
+
+void conv_winograd_pack(float *u, const float *w, bool flip, const conv_direct_geom *g) {
+    int C = g->Cg, OC = g->OCg;
+    for (int o = 0; o < OC; o++)
+        for (int c = 0; c < C; c++) {
+            float k[3][3], t[4][3];
+            for (int i = 0; i < 9; i++)
+                k[i / 3][i % 3] =
+                    flip ? w[((int64_t)c * OC + o) * 9 + (8 - i)] : w[((int64_t)o * C + c) * 9 + i];
+            /* t = G k, G = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1] */
+            for (int s = 0; s < 3; s++) {
+                t[0][s] = k[0][s];
+                t[1][s] = 0.5f * (k[0][s] + k[1][s] + k[2][s]);
+                t[2][s] = 0.5f * (k[0][s] - k[1][s] + k[2][s]);
+                t[3][s] = k[2][s];
+            }
+            /* u = t G^T */
+            for (int r = 0; r < 4; r++) {
+                float v[4] = {t[r][0], 0.5f * (t[r][0] + t[r][1] + t[r][2]),
+                              0.5f * (t[r][0] - t[r][1] + t[r][2]), t[r][2]};
+                for (int s = 0; s < 4; s++)
+                    u[((int64_t)(r * 4 + s) * C + c) * OC + o] = v[s];
+            }
+        }
+}
+
+/* xt (hp, wp, C) = x (C, H, W) channel-last inside a zero border: pixel
+ * (ih, iw) of x at grid pixel (ih + 1, iw + 1). */
+static void wino_fill_grid(float *xt, const float *x, const conv_direct_geom *g,
+                           const wino_dims *d) {
+    int C = g->Cg;
+    int64_t row = (int64_t)d->wp * C, hw = (int64_t)g->H * g->W;
+    memset(xt, 0, sizeof(float) * row);
+    for (int ih = 0; ih < g->H; ih++) {
+        float *r = xt + (ih + 1) * row;
+        memset(r, 0, sizeof(float) * C);
+        small_transpose(r + C, x + (int64_t)ih * g->W, C, g->W, (int)hw);
+        memset(r + (int64_t)(g->W + 1) * C, 0, sizeof(float) * (d->wp - g->W - 1) * C);
+    }
+    memset(xt + (g->H + 1) * row, 0, sizeof(float) * (d->hp - g->H - 1) * row);
+}
+
+static inline void w8_load(wino8 *v, const float *p) {
+    memcpy(v, p, sizeof *v);
+}
+
+static inline void w8_store(float *p, const wino8 *v) {
+    memcpy(p, v, sizeof *v);
+}
+
+/* v[xi][t][c] = (B^T d B)[xi] for the tiles t of tile rows i0..i0+nr-1,
+ * d their 4x4 patches of xt; B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]. */
+HEED_SIMD_CLONES static void wino_input_transform(float *v, const float *xt, int i0, int nr, int tw,
+                                                  int wp, int C) {
+    int64_t row = (int64_t)wp * C, xs = (int64_t)nr * tw * C;
+    for (int i = 0; i < nr; i++)
+        for (int j = 0; j < tw; j++) {
+            const float *p = xt + 2 * (i0 + i) * row + 2 * j * C;
+            float *vt = v + ((int64_t)i * tw + j) * C;
+            for (int c = 0; c < C; c += 8) {
+                wino8 a[4][4], b[4][4];
+                for (int r = 0; r < 4; r++)
+                    for (int s = 0; s < 4; s++)
+                        w8_load(&a[r][s], p + r * row + s * C + c);
+                for (int s = 0; s < 4; s++) {
+                    b[0][s] = a[0][s] - a[2][s];
+                    b[1][s] = a[1][s] + a[2][s];
+                    b[2][s] = a[2][s] - a[1][s];
+                    b[3][s] = a[1][s] - a[3][s];
+                }
+                for (int r = 0; r < 4; r++) {
+                    wino8 o[4] = {b[r][0] - b[r][2], b[r][1] + b[r][2], b[r][2] - b[r][1],
+                                  b[r][1] - b[r][3]};
+                    for (int s = 0; s < 4; s++)
+                        w8_store(vt + (r * 4 + s) * xs + c, &o[s]);
+                }
+            }
+        }
+}
+
+/* yt (2 nr, 2 tw, OC) = A^T m A of each tile's 16 products m[xi][t][o];
+ * A^T = [1 1 1 0; 0 1 -1 -1]. */
+HEED_SIMD_CLONES static void wino_output_transform(float *yt, const float *m, int nr, int tw,
+                                                   int OC) {
+    int64_t ms = (int64_t)nr * tw * OC, row = (int64_t)2 * tw * OC;
+    for (int i = 0; i < nr; i++)
+        for (int j = 0; j < tw; j++) {
+            const float *mt = m + ((int64_t)i * tw + j) * OC;
+            float *y = yt + 2 * i * row + 2 * j * OC;
+            for (int o = 0; o < OC; o += 8) {
+                wino8 a[4][4], b[2][4];
+                for (int r = 0; r < 4; r++)
+                    for (int s = 0; s < 4; s++)
+                        w8_load(&a[r][s], mt + (r * 4 + s) * ms + o);
+                for (int s = 0; s < 4; s++) {
+                    b[0][s] = a[0][s] + a[1][s] + a[2][s];
+                    b[1][s] = a[1][s] - a[2][s] - a[3][s];
+                }
+                for (int r = 0; r < 2; r++) {
+                    wino8 y0 = b[r][0] + b[r][1] + b[r][2], y1 = b[r][1] - b[r][2] - b[r][3];
+                    w8_store(y + r * row + o, &y0);
+                    w8_store(y + r * row + OC + o, &y1);
+                }
+            }
+        }
+}
+
+/* out (OC, H, W) rows oh0..oh1-1 = (or with `acc`, +=) yt's channel-last
+ * rows, cropped to W columns. */
+static void wino_store_rows(float *out, bool acc, const float *yt, int oh0, int oh1, int tw,
+                            const conv_direct_geom *g) {
+    int OC = g->OCg, W = g->W;
+    int64_t hw = (int64_t)g->H * W;
+    for (int oh = oh0; oh < oh1; oh++) {
+        const float *y = yt + (int64_t)(oh - oh0) * 2 * tw * OC;
+        for (int o = 0; o < OC; o++) {
+            float *dst = out + o * hw + (int64_t)oh * W;
+            if (acc)
+                for (int ow = 0; ow < W; ow++)
+                    dst[ow] += y[(int64_t)ow * OC + o];
+            else
+                for (int ow = 0; ow < W; ow++)
+                    dst[ow] = y[(int64_t)ow * OC + o];
+        }
+    }
+}
+
+void conv_winograd_run(float *out, bool acc, const float *x, const float *u, float *scratch,
+                       const conv_direct_geom *g) {
+    wino_dims d = wino_dims_of(g);
+    int C = g->Cg, OC = g->OCg;
+    size_t tiles = (size_t)d.nb * d.tw;
+    float *xt = scratch, *v = xt + (size_t)d.hp * d.wp * C, *m = v + 16 * tiles * C,
+          *yt = m + 16 * tiles * OC;
+    wino_fill_grid(xt, x, g, &d);
+    for (int i0 = 0; i0 < d.th; i0 += d.nb) {
+        int nr = d.th - i0 < d.nb ? d.th - i0 : d.nb, nt = nr * d.tw;
+        wino_input_transform(v, xt, i0, nr, d.tw, d.wp, C);
+        for (int xi = 0; xi < 16; xi++)
+            small_gemm(false, nt, OC, C, 1.0f, v + (int64_t)xi * nt * C, C,
+                       u + (int64_t)xi * C * OC, OC, false, m + (int64_t)xi * nt * OC, OC);
+        wino_output_transform(yt, m, nr, d.tw, OC);
+        int oh1 = 2 * (i0 + nr) < g->H ? 2 * (i0 + nr) : g->H;
+        wino_store_rows(out, acc, yt, 2 * i0, oh1, d.tw, g);
+    }
+}
