@@ -13,6 +13,10 @@ typedef float wino8 __attribute__((vector_size(8 * sizeof(float))));
 /* Transformed patches and products of one block of tiles stay in L2:
  * 16 * tiles * channels floats each. */
 enum { BLOCK_FLOATS = 1 << 15 };
+/* The 16 matrices of a block (patches, products) start a cache line apart from a multiple of
+ * 4 KB: the transforms write all 16 at once, and at power-of-two strides
+ * those streams fall into one L1 set. */
+enum { SKEW = 16 };
 
 /* Fewer channels than this on either side: the direct kernels are faster. */
 enum { AUTO_MIN_CHANNELS = 32 };
@@ -57,13 +61,15 @@ size_t conv_winograd_packed_floats(const conv_direct_geom *g) {
 size_t conv_winograd_scratch_floats(const conv_direct_geom *g) {
     wino_dims d = wino_dims_of(g);
     size_t tiles = (size_t)d.nb * d.tw;
-    return (size_t)d.hp * d.wp * g->Cg + 16 * tiles * (g->Cg + g->OCg) + (size_t)4 * tiles * g->OCg;
+    return (size_t)d.hp * d.wp * g->Cg + 16 * (tiles * (g->Cg + g->OCg) + 2 * SKEW) +
+           (size_t)4 * tiles * g->OCg;
 }
 
 void conv_winograd_pack(float *u, const float *w, bool flip, const conv_direct_geom *g) {
     int C = g->Cg, OC = g->OCg;
-    for (int o = 0; o < OC; o++)
-        for (int c = 0; c < C; c++) {
+    /* o innermost: u is written in order, w read in runs of 9 */
+    for (int c = 0; c < C; c++)
+        for (int o = 0; o < OC; o++) {
             float k[3][3], t[4][3];
             for (int i = 0; i < 9; i++)
                 k[i / 3][i % 3] =
@@ -85,20 +91,19 @@ void conv_winograd_pack(float *u, const float *w, bool flip, const conv_direct_g
         }
 }
 
-/* xt (hp, wp, C) = x (C, H, W) channel-last inside a zero border: pixel
- * (ih, iw) of x at grid pixel (ih + 1, iw + 1). */
-static void wino_fill_grid(float *xt, const float *x, const conv_direct_geom *g,
-                           const wino_dims *d) {
-    int C = g->Cg;
-    int64_t row = (int64_t)d->wp * C, hw = (int64_t)g->H * g->W;
-    memset(xt, 0, sizeof(float) * row);
-    for (int ih = 0; ih < g->H; ih++) {
-        float *r = xt + (ih + 1) * row;
-        memset(r, 0, sizeof(float) * C);
-        small_transpose(r + C, x + (int64_t)ih * g->W, C, g->W, (int)hw);
-        memset(r + (int64_t)(g->W + 1) * C, 0, sizeof(float) * (d->wp - g->W - 1) * C);
+/* xt (hp, wp, C) = x (C, H, W) channel-last, pixel (ih, iw) of x at grid
+ * pixel (ih + border, iw + border), zeros around it. */
+static void wino_fill_grid(float *xt, const float *x, int C, int H, int W, int border, int hp,
+                           int wp) {
+    int64_t row = (int64_t)wp * C;
+    memset(xt, 0, sizeof(float) * border * row);
+    for (int ih = 0; ih < H; ih++) {
+        float *r = xt + (ih + border) * row;
+        memset(r, 0, sizeof(float) * border * C);
+        small_transpose(r + border * C, x + (int64_t)ih * W, C, W, H * W);
+        memset(r + (int64_t)(W + border) * C, 0, sizeof(float) * (wp - W - border) * C);
     }
-    memset(xt + (g->H + 1) * row, 0, sizeof(float) * (d->hp - g->H - 1) * row);
+    memset(xt + (H + border) * row, 0, sizeof(float) * (hp - H - border) * row);
 }
 
 static inline void w8_load(wino8 *v, const float *p) {
@@ -109,11 +114,12 @@ static inline void w8_store(float *p, const wino8 *v) {
     memcpy(p, v, sizeof *v);
 }
 
-/* v[xi][t][c] = (B^T d B)[xi] for the tiles t of tile rows i0..i0+nr-1,
- * d their 4x4 patches of xt; B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]. */
-HEED_SIMD_CLONES static void wino_input_transform(float *v, const float *xt, int i0, int nr, int tw,
-                                                  int wp, int C) {
-    int64_t row = (int64_t)wp * C, xs = (int64_t)nr * tw * C;
+/* v[xi * xs + t * C + c] = (B^T d B)[xi] for the tiles t of tile rows
+ * i0..i0+nr-1, d their 4x4 patches of xt;
+ * B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]. */
+HEED_SIMD_CLONES static void wino_input_transform(float *v, int64_t xs, const float *xt, int i0,
+                                                  int nr, int tw, int wp, int C) {
+    int64_t row = (int64_t)wp * C;
     for (int i = 0; i < nr; i++)
         for (int j = 0; j < tw; j++) {
             const float *p = xt + 2 * (i0 + i) * row + 2 * j * C;
@@ -139,11 +145,11 @@ HEED_SIMD_CLONES static void wino_input_transform(float *v, const float *xt, int
         }
 }
 
-/* yt (2 nr, 2 tw, OC) = A^T m A of each tile's 16 products m[xi][t][o];
- * A^T = [1 1 1 0; 0 1 -1 -1]. */
-HEED_SIMD_CLONES static void wino_output_transform(float *yt, const float *m, int nr, int tw,
-                                                   int OC) {
-    int64_t ms = (int64_t)nr * tw * OC, row = (int64_t)2 * tw * OC;
+/* yt (2 nr, 2 tw, OC) = A^T m A of each tile's 16 products
+ * m[xi * ms + t * OC + o]; A^T = [1 1 1 0; 0 1 -1 -1]. */
+HEED_SIMD_CLONES static void wino_output_transform(float *yt, const float *m, int64_t ms, int nr,
+                                                   int tw, int OC) {
+    int64_t row = (int64_t)2 * tw * OC;
     for (int i = 0; i < nr; i++)
         for (int j = 0; j < tw; j++) {
             const float *mt = m + ((int64_t)i * tw + j) * OC;
@@ -190,18 +196,125 @@ void conv_winograd_run(float *out, bool acc, const float *x, const float *u, flo
                        const conv_direct_geom *g) {
     wino_dims d = wino_dims_of(g);
     int C = g->Cg, OC = g->OCg;
-    size_t tiles = (size_t)d.nb * d.tw;
-    float *xt = scratch, *v = xt + (size_t)d.hp * d.wp * C, *m = v + 16 * tiles * C,
-          *yt = m + 16 * tiles * OC;
-    wino_fill_grid(xt, x, g, &d);
+    int64_t tiles = (int64_t)d.nb * d.tw, vs = tiles * C + SKEW, ms = tiles * OC + SKEW;
+    float *xt = scratch, *v = xt + (size_t)d.hp * d.wp * C, *m = v + 16 * vs, *yt = m + 16 * ms;
+    wino_fill_grid(xt, x, C, g->H, g->W, 1, d.hp, d.wp);
     for (int i0 = 0; i0 < d.th; i0 += d.nb) {
         int nr = d.th - i0 < d.nb ? d.th - i0 : d.nb, nt = nr * d.tw;
-        wino_input_transform(v, xt, i0, nr, d.tw, d.wp, C);
+        wino_input_transform(v, vs, xt, i0, nr, d.tw, d.wp, C);
         for (int xi = 0; xi < 16; xi++)
-            small_gemm(false, nt, OC, C, 1.0f, v + (int64_t)xi * nt * C, C,
-                       u + (int64_t)xi * C * OC, OC, false, m + (int64_t)xi * nt * OC, OC);
-        wino_output_transform(yt, m, nr, d.tw, OC);
+            small_gemm(false, nt, OC, C, 1.0f, v + xi * vs, C, u + (int64_t)xi * C * OC, OC, false,
+                       m + xi * ms, OC);
+        wino_output_transform(yt, m, ms, nr, d.tw, OC);
         int oh1 = 2 * (i0 + nr) < g->H ? 2 * (i0 + nr) : g->H;
         wino_store_rows(out, acc, yt, 2 * i0, oh1, d.tw, g);
     }
+}
+
+/* ---- weight gradient ---------------------------------------------------- */
+
+/* Transformed patches and output gradients of one block of tiles, which
+ * may span several samples (a 7x7 map has 16 tiles): 16 * tiles * (C + OC)
+ * floats, the K of the block's 16 products. */
+enum { DW_BLOCK_FLOATS = 1 << 17 };
+
+/* Tiles per block of conv_winograd_dw: at least one tile row. */
+static int wino_dw_block_tiles(const conv_direct_geom *g, const wino_dims *d) {
+    int cap = DW_BLOCK_FLOATS / (16 * (g->Cg + g->OCg));
+    return cap < d->tw ? d->tw : cap;
+}
+
+size_t conv_winograd_dw_scratch_floats(const conv_direct_geom *g) {
+    wino_dims d = wino_dims_of(g);
+    size_t cap = (size_t)wino_dw_block_tiles(g, &d);
+    return (size_t)16 * g->Cg * g->OCg + (size_t)d.hp * d.wp * g->Cg +
+           (size_t)4 * d.th * d.tw * g->OCg + 16 * (cap * (size_t)(g->Cg + g->OCg) + 2 * SKEW);
+}
+
+/* m[xi * ms + t * OC + o] = (A dy A^T)[xi] for the tiles t of tile rows
+ * i0..i0+nr-1, dy their 2x2 output gradients in yt (2 th, 2 tw, OC): the
+ * gradient of the products, given that of the outputs A^T m A. */
+HEED_SIMD_CLONES static void wino_grad_transform(float *m, int64_t ms, const float *yt, int i0,
+                                                 int nr, int tw, int OC) {
+    int64_t row = (int64_t)2 * tw * OC;
+    for (int i = 0; i < nr; i++)
+        for (int j = 0; j < tw; j++) {
+            const float *y = yt + 2 * (i0 + i) * row + 2 * j * OC;
+            float *mt = m + ((int64_t)i * tw + j) * OC;
+            for (int o = 0; o < OC; o += 8) {
+                wino8 a[2][2], b[4][2];
+                for (int r = 0; r < 2; r++)
+                    for (int s = 0; s < 2; s++)
+                        w8_load(&a[r][s], y + r * row + s * OC + o);
+                /* A = [1 0; 1 1; 1 -1; 0 -1] on both sides */
+                for (int s = 0; s < 2; s++) {
+                    b[0][s] = a[0][s];
+                    b[1][s] = a[0][s] + a[1][s];
+                    b[2][s] = a[0][s] - a[1][s];
+                    b[3][s] = -a[1][s];
+                }
+                for (int r = 0; r < 4; r++) {
+                    wino8 q[4] = {b[r][0], b[r][0] + b[r][1], b[r][0] - b[r][1], -b[r][1]};
+                    for (int s = 0; s < 4; s++)
+                        w8_store(mt + (r * 4 + s) * ms + o, &q[s]);
+                }
+            }
+        }
+}
+
+/* dw (OC, C, 3, 3) += G^T du G of each (o, c), du the 16 matrices (C, OC)
+ * of transformed-weight gradients. */
+static void wino_dw_unpack(float *dw, const float *du, int C, int OC) {
+    int64_t xs = (int64_t)C * OC;
+    for (int c = 0; c < C; c++)
+        for (int o = 0; o < OC; o++) {
+            float a[4][4], t[3][4];
+            for (int xi = 0; xi < 16; xi++)
+                a[xi / 4][xi % 4] = du[xi * xs + (int64_t)c * OC + o];
+            /* t = G^T a, G^T = [1 1/2 1/2 0; 0 1/2 -1/2 0; 0 1/2 1/2 1] */
+            for (int s = 0; s < 4; s++) {
+                t[0][s] = a[0][s] + 0.5f * (a[1][s] + a[2][s]);
+                t[1][s] = 0.5f * (a[1][s] - a[2][s]);
+                t[2][s] = 0.5f * (a[1][s] + a[2][s]) + a[3][s];
+            }
+            float *k = dw + ((int64_t)o * C + c) * 9;
+            for (int r = 0; r < 3; r++) {
+                k[r * 3 + 0] += t[r][0] + 0.5f * (t[r][1] + t[r][2]);
+                k[r * 3 + 1] += 0.5f * (t[r][1] - t[r][2]);
+                k[r * 3 + 2] += 0.5f * (t[r][1] + t[r][2]) + t[r][3];
+            }
+        }
+}
+
+void conv_winograd_dw(float *dw, const float *dout, int64_t dout_stride, const float *x,
+                      int64_t x_stride, int B, float *scratch, const conv_direct_geom *g) {
+    wino_dims d = wino_dims_of(g);
+    int C = g->Cg, OC = g->OCg, cap = wino_dw_block_tiles(g, &d);
+    /* a whole sample per unit when it fits, else blocks of tile rows */
+    int unit_rows = d.th * d.tw <= cap ? d.th : cap / d.tw;
+    int64_t vs = (int64_t)cap * C + SKEW, ms = (int64_t)cap * OC + SKEW, us = (int64_t)C * OC;
+    float *du = scratch, *xt = du + 16 * us, *yt = xt + (size_t)d.hp * d.wp * C,
+          *v = yt + (size_t)4 * d.th * d.tw * OC, *m = v + 16 * vs;
+    memset(du, 0, sizeof(float) * 16 * us);
+    int filled = 0; /* tiles of the block so far */
+    for (int n = 0; n < B; n++) {
+        wino_fill_grid(xt, x + n * x_stride, C, g->H, g->W, 1, d.hp, d.wp);
+        wino_fill_grid(yt, dout + n * dout_stride, OC, g->H, g->W, 0, 2 * d.th, 2 * d.tw);
+        for (int i0 = 0; i0 < d.th; i0 += unit_rows) {
+            int nr = d.th - i0 < unit_rows ? d.th - i0 : unit_rows;
+            if (filled + nr * d.tw > cap) {
+                for (int xi = 0; xi < 16; xi++)
+                    small_gemm(true, C, OC, filled, 1.0f, v + xi * vs, C, m + xi * ms, OC, true,
+                               du + xi * us, OC);
+                filled = 0;
+            }
+            wino_input_transform(v + (int64_t)filled * C, vs, xt, i0, nr, d.tw, d.wp, C);
+            wino_grad_transform(m + (int64_t)filled * OC, ms, yt, i0, nr, d.tw, OC);
+            filled += nr * d.tw;
+        }
+    }
+    for (int xi = 0; xi < 16 && filled > 0; xi++)
+        small_gemm(true, C, OC, filled, 1.0f, v + xi * vs, C, m + xi * ms, OC, true, du + xi * us,
+                   OC);
+    wino_dw_unpack(dw, du, C, OC);
 }

@@ -21,6 +21,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* When conv_winograd_usable says yes. AUTO (the default) takes the shapes
  * it can run where it is faster than the direct kernels: at 16 channels
@@ -52,5 +53,17 @@ void conv_winograd_pack(float *u, const float *w, bool flip, const conv_direct_g
  * transformed weights u. */
 void conv_winograd_run(float *out, bool acc, const float *x, const float *u, float *scratch,
                        const conv_direct_geom *g);
+
+/* Floats of scratch conv_winograd_dw needs. */
+size_t conv_winograd_dw_scratch_floats(const conv_direct_geom *g);
+
+/* dw (OCg, Cg, 3, 3) += the weight gradient of B samples and one group, as
+ * conv_direct_dw: dout (OCg, H, W) of sample n at dout + n * dout_stride
+ * against x (Cg, H, W) at x + n * x_stride. The same transforms run
+ * backwards: the 16 products' gradients are (C x tiles) @ (tiles x OC)
+ * over blocks of tiles that span samples, summed over the batch before one
+ * transform back to 3x3 taps. */
+void conv_winograd_dw(float *dw, const float *dout, int64_t dout_stride, const float *x,
+                      int64_t x_stride, int B, float *scratch, const conv_direct_geom *g);
 
 #endif

@@ -290,10 +290,13 @@ static void conv2d_backward(float *dx, bool dx_overwrite, float *dw, float *db, 
         memset(dx, 0, sizeof(float) * d->B * d->C * hw);
     }
     if (dw && dw_direct) {
+        void (*dw_run)(float *, const float *, int64_t, const float *, int64_t, int, float *,
+                       const conv_direct_geom *) =
+            conv_winograd_usable(&dg) ? conv_winograd_dw : conv_direct_dw;
         for (int gi = 0; gi < d->groups; gi++)
-            conv_direct_dw(dw + (int64_t)gi * d->OCg * d->Kg, dout + (int64_t)gi * d->OCg * ohw,
-                           (int64_t)d->OC * ohw, x + (int64_t)gi * d->Cg * hw, (int64_t)d->C * hw,
-                           d->B, col, &dg);
+            dw_run(dw + (int64_t)gi * d->OCg * d->Kg, dout + (int64_t)gi * d->OCg * ohw,
+                   (int64_t)d->OC * ohw, x + (int64_t)gi * d->Cg * hw, (int64_t)d->C * hw, d->B,
+                   col, &dg);
         dw = NULL;
     }
     for (int n = 0; n < d->B; n++)
@@ -359,7 +362,9 @@ static size_t conv_scratch_floats(const conv_dims *d) {
         conv_dims t = conv_transposed_dims(d);
         conv_direct_geom g = direct_geom(d);
         size_t nt = (size_t)t.Kg * t.OH * t.OW, nd = conv_direct_floats(d),
-               ntd = conv_direct_floats(&t), ndw = conv_direct_dw_scratch_floats(&g);
+               ntd = conv_direct_floats(&t),
+               ndw = conv_winograd_usable(&g) ? conv_winograd_dw_scratch_floats(&g)
+                                              : conv_direct_dw_scratch_floats(&g);
         n = n > nt ? n : nt;
         n = n > ndw ? n : ndw;
         n = n > nd ? n : nd;
