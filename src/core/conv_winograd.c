@@ -54,6 +54,8 @@ static wino_dims wino_dims_of(const conv_direct_geom *g) {
     return d;
 }
 
+static size_t plane_floats(const conv_direct_geom *g);
+
 size_t conv_winograd_packed_floats(const conv_direct_geom *g) {
     return (size_t)16 * g->Cg * g->OCg;
 }
@@ -62,7 +64,7 @@ size_t conv_winograd_scratch_floats(const conv_direct_geom *g) {
     wino_dims d = wino_dims_of(g);
     size_t tiles = (size_t)d.nb * d.tw;
     return (size_t)d.hp * d.wp * g->Cg + 16 * (tiles * (g->Cg + g->OCg) + 2 * SKEW) +
-           (size_t)4 * tiles * g->OCg;
+           (size_t)4 * tiles * g->OCg + plane_floats(g);
 }
 
 void conv_winograd_pack(float *u, const float *w, bool flip, const conv_direct_geom *g) {
@@ -92,18 +94,26 @@ void conv_winograd_pack(float *u, const float *w, bool flip, const conv_direct_g
 }
 
 /* xt (hp, wp, C) = x (C, H, W) channel-last, pixel (ih, iw) of x at grid
- * pixel (ih + border, iw + border), zeros around it. */
-static void wino_fill_grid(float *xt, const float *x, int C, int H, int W, int border, int hp,
-                           int wp) {
-    int64_t row = (int64_t)wp * C;
+ * pixel (ih + border, iw + border), zeros around it. The whole plane is
+ * transposed at once into tmp (H W C floats), then placed row by row: a
+ * row of 7 or 14 pixels is too short for 8x8 transpose blocks. */
+static void wino_fill_grid(float *xt, float *tmp, const float *x, int C, int H, int W, int border,
+                           int hp, int wp) {
+    int64_t row = (int64_t)wp * C, wc = (int64_t)W * C;
+    small_transpose(tmp, x, C, H * W, H * W);
     memset(xt, 0, sizeof(float) * border * row);
     for (int ih = 0; ih < H; ih++) {
         float *r = xt + (ih + border) * row;
         memset(r, 0, sizeof(float) * border * C);
-        small_transpose(r + border * C, x + (int64_t)ih * W, C, W, H * W);
+        memcpy(r + border * C, tmp + ih * wc, sizeof(float) * wc);
         memset(r + (int64_t)(W + border) * C, 0, sizeof(float) * (wp - W - border) * C);
     }
     memset(xt + (H + border) * row, 0, sizeof(float) * (hp - H - border) * row);
+}
+
+/* Floats of wino_fill_grid's tmp for either side of g. */
+static size_t plane_floats(const conv_direct_geom *g) {
+    return (size_t)g->H * g->W * (g->Cg > g->OCg ? g->Cg : g->OCg);
 }
 
 static inline void w8_load(wino8 *v, const float *p) {
@@ -173,23 +183,17 @@ HEED_SIMD_CLONES static void wino_output_transform(float *yt, const float *m, in
 }
 
 /* out (OC, H, W) rows oh0..oh1-1 = (or with `acc`, +=) yt's channel-last
- * rows, cropped to W columns. */
-static void wino_store_rows(float *out, bool acc, const float *yt, int oh0, int oh1, int tw,
+ * rows, cropped to W columns. Those rows are one run of each output plane,
+ * so once yt's rows are packed to W pixels (odd W: the last tile column
+ * dropped, in place) it is one transpose of (pixels, OC). */
+static void wino_store_rows(float *out, bool acc, float *yt, int oh0, int oh1, int tw,
                             const conv_direct_geom *g) {
     int OC = g->OCg, W = g->W;
-    int64_t hw = (int64_t)g->H * W;
-    for (int oh = oh0; oh < oh1; oh++) {
-        const float *y = yt + (int64_t)(oh - oh0) * 2 * tw * OC;
-        for (int o = 0; o < OC; o++) {
-            float *dst = out + o * hw + (int64_t)oh * W;
-            if (acc)
-                for (int ow = 0; ow < W; ow++)
-                    dst[ow] += y[(int64_t)ow * OC + o];
-            else
-                for (int ow = 0; ow < W; ow++)
-                    dst[ow] = y[(int64_t)ow * OC + o];
-        }
-    }
+    int64_t wc = (int64_t)W * OC;
+    if (W != 2 * tw)
+        for (int r = 1; r < oh1 - oh0; r++)
+            memmove(yt + r * wc, yt + (int64_t)r * 2 * tw * OC, sizeof(float) * wc);
+    small_transpose_to(out + (int64_t)oh0 * W, (int64_t)g->H * W, acc, yt, OC, (oh1 - oh0) * W, OC);
 }
 
 void conv_winograd_run(float *out, bool acc, const float *x, const float *u, float *scratch,
@@ -197,8 +201,9 @@ void conv_winograd_run(float *out, bool acc, const float *x, const float *u, flo
     wino_dims d = wino_dims_of(g);
     int C = g->Cg, OC = g->OCg;
     int64_t tiles = (int64_t)d.nb * d.tw, vs = tiles * C + SKEW, ms = tiles * OC + SKEW;
-    float *xt = scratch, *v = xt + (size_t)d.hp * d.wp * C, *m = v + 16 * vs, *yt = m + 16 * ms;
-    wino_fill_grid(xt, x, C, g->H, g->W, 1, d.hp, d.wp);
+    float *xt = scratch, *v = xt + (size_t)d.hp * d.wp * C, *m = v + 16 * vs, *yt = m + 16 * ms,
+          *tmp = yt + 4 * tiles * OC;
+    wino_fill_grid(xt, tmp, x, C, g->H, g->W, 1, d.hp, d.wp);
     for (int i0 = 0; i0 < d.th; i0 += d.nb) {
         int nr = d.th - i0 < d.nb ? d.th - i0 : d.nb, nt = nr * d.tw;
         wino_input_transform(v, vs, xt, i0, nr, d.tw, d.wp, C);
@@ -228,7 +233,8 @@ size_t conv_winograd_dw_scratch_floats(const conv_direct_geom *g) {
     wino_dims d = wino_dims_of(g);
     size_t cap = (size_t)wino_dw_block_tiles(g, &d);
     return (size_t)16 * g->Cg * g->OCg + (size_t)d.hp * d.wp * g->Cg +
-           (size_t)4 * d.th * d.tw * g->OCg + 16 * (cap * (size_t)(g->Cg + g->OCg) + 2 * SKEW);
+           (size_t)4 * d.th * d.tw * g->OCg + 16 * (cap * (size_t)(g->Cg + g->OCg) + 2 * SKEW) +
+           plane_floats(g);
 }
 
 /* m[xi * ms + t * OC + o] = (A dy A^T)[xi] for the tiles t of tile rows
@@ -294,12 +300,12 @@ void conv_winograd_dw(float *dw, const float *dout, int64_t dout_stride, const f
     int unit_rows = d.th * d.tw <= cap ? d.th : cap / d.tw;
     int64_t vs = (int64_t)cap * C + SKEW, ms = (int64_t)cap * OC + SKEW, us = (int64_t)C * OC;
     float *du = scratch, *xt = du + 16 * us, *yt = xt + (size_t)d.hp * d.wp * C,
-          *v = yt + (size_t)4 * d.th * d.tw * OC, *m = v + 16 * vs;
+          *v = yt + (size_t)4 * d.th * d.tw * OC, *m = v + 16 * vs, *tmp = m + 16 * ms;
     memset(du, 0, sizeof(float) * 16 * us);
     int filled = 0; /* tiles of the block so far */
     for (int n = 0; n < B; n++) {
-        wino_fill_grid(xt, x + n * x_stride, C, g->H, g->W, 1, d.hp, d.wp);
-        wino_fill_grid(yt, dout + n * dout_stride, OC, g->H, g->W, 0, 2 * d.th, 2 * d.tw);
+        wino_fill_grid(xt, tmp, x + n * x_stride, C, g->H, g->W, 1, d.hp, d.wp);
+        wino_fill_grid(yt, tmp, dout + n * dout_stride, OC, g->H, g->W, 0, 2 * d.th, 2 * d.tw);
         for (int i0 = 0; i0 < d.th; i0 += unit_rows) {
             int nr = d.th - i0 < unit_rows ? d.th - i0 : unit_rows;
             if (filled + nr * d.tw > cap) {

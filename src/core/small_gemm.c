@@ -106,15 +106,67 @@ void small_gemm(bool trans_a, int M, int N, int K, float alpha, const float *A, 
     fn(M, N, K, alpha, A, sam, sak, B, ldb, accumulate, C, ldc);
 }
 
-void small_transpose(float *dst, const float *src, int rows, int cols, int ld) {
-    /* 8-row strips: each source row is read once per strip and the writes
-     * of a strip fill whole cache lines of dst */
+/* The rectangle [r0, r1) x [c0, c1) of small_transpose_to, element by
+ * element. */
+static void transpose_scalar(float *dst, int64_t ldd, bool acc, const float *src, int64_t lds,
+                             int r0, int r1, int c0, int c1) {
+    for (int c = c0; c < c1; c++)
+        for (int r = r0; r < r1; r++) {
+            float v = src[(int64_t)r * lds + c];
+            float *d = dst + (int64_t)c * ldd + r;
+            *d = acc ? *d + v : v;
+        }
+}
+
+/* 8x8 blocks: eight row loads, three rounds of shuffles, eight column
+ * stores. */
+__attribute__((target("avx2"))) static void transpose_avx2(float *dst, int64_t ldd, bool acc,
+                                                           const float *src, int64_t lds, int rows,
+                                                           int cols) {
     int r0 = 0;
-    for (; r0 + 8 <= rows; r0 += 8)
-        for (int c = 0; c < cols; c++)
-            for (int r = r0; r < r0 + 8; r++)
-                dst[(int64_t)c * rows + r] = src[(int64_t)r * ld + c];
-    for (int c = 0; c < cols; c++)
-        for (int r = r0; r < rows; r++)
-            dst[(int64_t)c * rows + r] = src[(int64_t)r * ld + c];
+    for (; r0 + 8 <= rows; r0 += 8) {
+        int c0 = 0;
+        for (; c0 + 8 <= cols; c0 += 8) {
+            __m256 a[8], b[8], o[8];
+            for (int i = 0; i < 8; i++)
+                a[i] = _mm256_loadu_ps(src + (int64_t)(r0 + i) * lds + c0);
+            for (int i = 0; i < 8; i += 2) {
+                b[i] = _mm256_unpacklo_ps(a[i], a[i + 1]);
+                b[i + 1] = _mm256_unpackhi_ps(a[i], a[i + 1]);
+            }
+            for (int i = 0; i < 8; i += 4) {
+                a[i] = _mm256_shuffle_ps(b[i], b[i + 2], _MM_SHUFFLE(1, 0, 1, 0));
+                a[i + 1] = _mm256_shuffle_ps(b[i], b[i + 2], _MM_SHUFFLE(3, 2, 3, 2));
+                a[i + 2] = _mm256_shuffle_ps(b[i + 1], b[i + 3], _MM_SHUFFLE(1, 0, 1, 0));
+                a[i + 3] = _mm256_shuffle_ps(b[i + 1], b[i + 3], _MM_SHUFFLE(3, 2, 3, 2));
+            }
+            for (int i = 0; i < 4; i++) {
+                o[i] = _mm256_permute2f128_ps(a[i], a[i + 4], 0x20);
+                o[i + 4] = _mm256_permute2f128_ps(a[i], a[i + 4], 0x31);
+            }
+            for (int k = 0; k < 8; k++) {
+                float *d = dst + (int64_t)(c0 + k) * ldd + r0;
+                if (acc)
+                    o[k] = _mm256_add_ps(_mm256_loadu_ps(d), o[k]);
+                _mm256_storeu_ps(d, o[k]);
+            }
+        }
+        transpose_scalar(dst, ldd, acc, src, lds, r0, r0 + 8, c0, cols);
+    }
+    transpose_scalar(dst, ldd, acc, src, lds, r0, rows, 0, cols);
+}
+
+void small_transpose_to(float *dst, int64_t ldd, bool acc, const float *src, int64_t lds, int rows,
+                        int cols) {
+    static int have_avx2 = -1;
+    if (have_avx2 < 0)
+        have_avx2 = __builtin_cpu_supports("avx2");
+    if (have_avx2)
+        transpose_avx2(dst, ldd, acc, src, lds, rows, cols);
+    else
+        transpose_scalar(dst, ldd, acc, src, lds, 0, rows, 0, cols);
+}
+
+void small_transpose(float *dst, const float *src, int rows, int cols, int ld) {
+    small_transpose_to(dst, rows, false, src, ld, rows, cols);
 }

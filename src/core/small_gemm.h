@@ -14,6 +14,7 @@
 #define HEED_CORE_SMALL_GEMM_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 /* C (M, N) = alpha * op(A) @ B, or with `accumulate` C += alpha * op(A) @ B.
  * op(A) is A (M, K) with rows lda apart or, with trans_a, the transpose of
@@ -25,6 +26,12 @@ void small_gemm(bool trans_a, int M, int N, int K, float alpha, const float *A, 
 /* dst (cols, rows), contiguous = the transpose of src (rows, cols) whose rows
  * are ld apart: what turns the K of q @ k^T into a B that small_gemm reads. */
 void small_transpose(float *dst, const float *src, int rows, int cols, int ld);
+
+/* dst[c * ldd + r] = (or with `acc`, +=) src[r * lds + c] for r < rows,
+ * c < cols: small_transpose with both strides free, in 8x8 AVX2 blocks
+ * where the CPU has them (a copy, so bitwise the same either way). */
+void small_transpose_to(float *dst, int64_t ldd, bool acc, const float *src, int64_t lds, int rows,
+                        int cols);
 
 /* Which code runs small_gemm: cblas_sgemm (the twin), the AVX2 kernel, or
  * the best this CPU has (the default). For tests and A/B runs; a level the

@@ -124,11 +124,41 @@ static void test_small_transpose(void **state) {
     }
 }
 
+/* Both strides free and the accumulating form, over 8x8 blocks and both
+ * tails: every element is the scalar sum, bit for bit. */
+static void test_small_transpose_to(void **state) {
+    (void)state;
+    const int shapes[][2] = {{1, 1}, {8, 8}, {7, 9}, {17, 33}, {24, 16}};
+    for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++) {
+        int rows = shapes[s][0], cols = shapes[s][1], lds = cols + 3, ldd = rows + 5;
+        float *src = random_floats((int64_t)rows * lds, 11 + s);
+        float *dst = random_floats((int64_t)cols * ldd, 23 + s);
+        float *was = malloc(sizeof(float) * (size_t)cols * ldd);
+        assert_non_null(was);
+        memcpy(was, dst, sizeof(float) * (size_t)cols * ldd);
+        for (int acc = 0; acc < 2; acc++) {
+            small_transpose_to(dst, ldd, acc, src, lds, rows, cols);
+            for (int c = 0; c < cols; c++)
+                for (int r = 0; r < ldd; r++) {
+                    int64_t i = (int64_t)c * ldd + r;
+                    float v = src[(int64_t)r * lds + c];
+                    /* outside [0, rows) of each column nothing is written */
+                    float want = r >= rows ? was[i] : acc ? v + v : v;
+                    assert_true(dst[i] == want);
+                }
+        }
+        free(src);
+        free(dst);
+        free(was);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_small_gemm_twin),
         cmocka_unit_test(test_small_gemm_values),
         cmocka_unit_test(test_small_transpose),
+        cmocka_unit_test(test_small_transpose_to),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
