@@ -69,27 +69,37 @@ size_t conv_winograd_scratch_floats(const conv_direct_geom *g) {
 
 void conv_winograd_pack(float *u, const float *w, bool flip, const conv_direct_geom *g) {
     int C = g->Cg, OC = g->OCg;
-    /* o innermost: u is written in order, w read in runs of 9 */
+    /* 16 output channels at a time into buf, then 16 whole lines of u: its
+     * 16 matrices lie a power of two apart, and element-wise writes to all
+     * 16 at once fight over one L1 set */
+    enum { OB = 16 };
+    float buf[16][OB];
     for (int c = 0; c < C; c++)
-        for (int o = 0; o < OC; o++) {
-            float k[3][3], t[4][3];
-            for (int i = 0; i < 9; i++)
-                k[i / 3][i % 3] =
-                    flip ? w[((int64_t)c * OC + o) * 9 + (8 - i)] : w[((int64_t)o * C + c) * 9 + i];
-            /* t = G k, G = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1] */
-            for (int s = 0; s < 3; s++) {
-                t[0][s] = k[0][s];
-                t[1][s] = 0.5f * (k[0][s] + k[1][s] + k[2][s]);
-                t[2][s] = 0.5f * (k[0][s] - k[1][s] + k[2][s]);
-                t[3][s] = k[2][s];
+        for (int o0 = 0; o0 < OC; o0 += OB) {
+            int no = OC - o0 < OB ? OC - o0 : OB;
+            for (int oi = 0; oi < no; oi++) {
+                int o = o0 + oi;
+                float k[3][3], t[4][3];
+                for (int i = 0; i < 9; i++)
+                    k[i / 3][i % 3] = flip ? w[((int64_t)c * OC + o) * 9 + (8 - i)]
+                                           : w[((int64_t)o * C + c) * 9 + i];
+                /* t = G k, G = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1] */
+                for (int s = 0; s < 3; s++) {
+                    t[0][s] = k[0][s];
+                    t[1][s] = 0.5f * (k[0][s] + k[1][s] + k[2][s]);
+                    t[2][s] = 0.5f * (k[0][s] - k[1][s] + k[2][s]);
+                    t[3][s] = k[2][s];
+                }
+                /* u = t G^T */
+                for (int r = 0; r < 4; r++) {
+                    buf[r * 4 + 0][oi] = t[r][0];
+                    buf[r * 4 + 1][oi] = 0.5f * (t[r][0] + t[r][1] + t[r][2]);
+                    buf[r * 4 + 2][oi] = 0.5f * (t[r][0] - t[r][1] + t[r][2]);
+                    buf[r * 4 + 3][oi] = t[r][2];
+                }
             }
-            /* u = t G^T */
-            for (int r = 0; r < 4; r++) {
-                float v[4] = {t[r][0], 0.5f * (t[r][0] + t[r][1] + t[r][2]),
-                              0.5f * (t[r][0] - t[r][1] + t[r][2]), t[r][2]};
-                for (int s = 0; s < 4; s++)
-                    u[((int64_t)(r * 4 + s) * C + c) * OC + o] = v[s];
-            }
+            for (int xi = 0; xi < 16; xi++)
+                memcpy(u + ((int64_t)xi * C + c) * OC + o0, buf[xi], sizeof(float) * no);
         }
 }
 
