@@ -182,17 +182,47 @@ void conv_direct_run(float *out, bool acc, const float *x, const float *wp, floa
          grid_floats(g, k.tile_q), g->H, g->W, g->pad);
 }
 
-/* The weight-gradient kernel for g: the widest whose vector of output
- * channels divides OCg (the AVX2 one runs on AVX-512 CPUs too). */
-static isa dw_isa(const conv_direct_geom *g) {
+/* The weight-gradient kernel for OCg output channels: the widest whose
+ * vector of output channels divides OCg (the AVX2 one runs on AVX-512 CPUs
+ * too). */
+static isa dw_isa(int OCg) {
     isa k = isa_get();
-    if (k.fn && g->OCg % k.vl != 0)
+    if (k.fn && OCg % k.vl != 0)
         k = isa_avx2;
-    return k.fn && g->OCg % k.vl == 0 ? k : isa_none;
+    return k.fn && OCg % k.vl == 0 ? k : isa_none;
 }
 
 bool conv_direct_dw_usable(const conv_direct_geom *g) {
-    return conv_direct_usable(g) && dw_isa(g).fn;
+    return conv_direct_usable(g) && dw_isa(g->OCg).fn;
+}
+
+int conv_direct_tile_channels(void) {
+    return isa_get().ob;
+}
+
+int conv_direct_tile_pixels(void) {
+    return isa_get().tile_q;
+}
+
+int conv_direct_plane_slack(void) {
+    return TILE_Q_MAX;
+}
+
+void conv_direct_tile(float *out, bool acc, const float *xpad, int64_t plane, const float *wp,
+                      const int *offs, int Cg, int KK, int OCg, int H, int W, int pad) {
+    isa k = isa_get();
+    int64_t nq = (int64_t)H * (W + 2 * pad);
+    k.fn(out, acc, xpad, plane, wp, offs, Cg, KK, OCg, (nq + k.tile_q - 1) / k.tile_q * k.tile_q, H,
+         W, pad);
+}
+
+bool conv_direct_dw_tile_usable(int OCg) {
+    return dw_isa(OCg).fn != NULL;
+}
+
+void conv_direct_dw_tile(float *dwt, const float *dt, const float *xpad, int64_t plane,
+                         int64_t pitch, const int *offs, int Cg, int KK, int OCg, int H, int W) {
+    dw_isa(OCg).dw_fn(dwt, dt, xpad, plane, pitch, offs, Cg, KK, OCg, H, W);
 }
 
 size_t conv_direct_dw_scratch_floats(const conv_direct_geom *g) {
@@ -202,7 +232,7 @@ size_t conv_direct_dw_scratch_floats(const conv_direct_geom *g) {
 
 void conv_direct_dw(float *dw, const float *dout, int64_t dout_stride, const float *x,
                     int64_t x_stride, int B, float *scratch, const conv_direct_geom *g) {
-    isa k = dw_isa(g);
+    isa k = dw_isa(g->OCg);
     int KK = g->KH * g->KW, CK = g->Cg * KK, OCg = g->OCg;
     int64_t hw = (int64_t)g->H * g->W;
     int offs[KK_MAX];

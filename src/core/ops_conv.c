@@ -14,6 +14,7 @@
 
 #include "core/check.h"
 #include "core/conv_direct.h"
+#include "core/conv_strided.h"
 #include "core/conv_winograd.h"
 
 #include <cblas.h>
@@ -194,20 +195,37 @@ static bool conv_direct_ok(const conv_dims *d) {
     return conv_same(d) && conv_direct_usable(&g);
 }
 
-/* conv_direct_run (or for a 3x3 kernel, conv_winograd_run) over every
- * sample and group: out (= or with `acc` +=) conv(x, w) + b. With `flip`, w
- * is the forward conv's weights and d the transposed conv's dims
- * (conv_transposed_dims). scratch holds conv_direct_floats(d). */
+static conv_strided_geom strided_geom(const conv_dims *d) {
+    return (conv_strided_geom){d->Cg, d->OCg, d->H,  d->W,      d->OH,
+                               d->OW, d->KH,  d->KW, d->stride, d->pad};
+}
+
+/* A strided conv on the direct tiles (conv_strided.h) */
+static bool conv_strided_ok(const conv_dims *d) {
+    conv_strided_geom g = strided_geom(d);
+    return d->stride > 1 && d->dil == 1 && conv_strided_usable(&g);
+}
+
+/* conv_direct_run (for a 3x3 kernel, conv_winograd_run; for a strided conv,
+ * conv_strided_run) over every sample and group: out (= or with `acc` +=)
+ * conv(x, w) + b. With `flip`, w is the forward conv's weights and d the
+ * transposed conv's dims (conv_transposed_dims). scratch holds
+ * conv_direct_floats(d). */
 static void conv2d_forward_direct(float *out, float *scratch, const float *x, const float *w,
                                   bool flip, const float *b, bool acc, const conv_dims *d) {
     conv_direct_geom g = direct_geom(d);
+    conv_strided_geom sg = strided_geom(d);
     int64_t ohw = (int64_t)d->OH * d->OW, hw = (int64_t)d->H * d->W,
             wg = (int64_t)d->OCg * d->Cg * d->KH * d->KW;
-    bool wino = conv_winograd_usable(&g);
-    size_t packed = wino ? conv_winograd_packed_floats(&g) : conv_direct_packed_floats(&g);
+    bool strided = d->stride > 1, wino = !strided && conv_winograd_usable(&g);
+    size_t packed = strided ? conv_strided_packed_floats(&sg)
+                    : wino  ? conv_winograd_packed_floats(&g)
+                            : conv_direct_packed_floats(&g);
     float *wp = scratch, *work = scratch + packed * d->groups;
     for (int gi = 0; gi < d->groups; gi++) {
-        if (wino)
+        if (strided)
+            conv_strided_pack(wp + packed * gi, w + gi * wg, &sg);
+        else if (wino)
             conv_winograd_pack(wp + packed * gi, w + gi * wg, flip, &g);
         else
             conv_direct_pack(wp + packed * gi, w + gi * wg, flip, &g);
@@ -218,7 +236,9 @@ static void conv2d_forward_direct(float *out, float *scratch, const float *x, co
             const float *xg = x + ((int64_t)n * d->C + (int64_t)gi * d->Cg) * hw;
             if (b)
                 bias_fill(og, b + gi * d->OCg, acc, d->OCg, ohw);
-            if (wino)
+            if (strided)
+                conv_strided_run(og, acc || b, xg, wp + packed * gi, work, &sg);
+            else if (wino)
                 conv_winograd_run(og, acc || b, xg, wp + packed * gi, work, &g);
             else
                 conv_direct_run(og, acc || b, xg, wp + packed * gi, work, &g);
@@ -227,6 +247,10 @@ static void conv2d_forward_direct(float *out, float *scratch, const float *x, co
 
 /* Floats of scratch conv2d_forward_direct needs for d. */
 static size_t conv_direct_floats(const conv_dims *d) {
+    if (d->stride > 1) {
+        conv_strided_geom sg = strided_geom(d);
+        return conv_strided_packed_floats(&sg) * d->groups + conv_strided_scratch_floats(&sg);
+    }
     conv_direct_geom g = direct_geom(d);
     size_t direct = conv_direct_packed_floats(&g) * d->groups + conv_direct_scratch_floats(&g);
     size_t wino = conv_winograd_packed_floats(&g) * d->groups + conv_winograd_scratch_floats(&g);
@@ -238,7 +262,7 @@ static size_t conv_direct_floats(const conv_dims *d) {
  * (unused for a direct conv). */
 static void conv2d_forward(float *out, float *col, const float *x, const float *w, const float *b,
                            bool acc, const conv_dims *d) {
-    if (conv_direct_ok(d)) {
+    if (conv_direct_ok(d) || conv_strided_ok(d)) {
         conv2d_forward_direct(out, col, x, w, false, b, acc, d);
         return;
     }
@@ -272,8 +296,9 @@ static void conv2d_backward(float *dx, bool dx_overwrite, float *dw, float *db, 
                             float *dcol, float *wf, const float *dout, const float *x,
                             const float *w, const conv_dims *d) {
     int64_t ohw = (int64_t)d->OH * d->OW, hw = (int64_t)d->H * d->W;
-    bool direct = conv_direct(d), same = conv_same(d);
+    bool direct = conv_direct(d), same = conv_same(d), strided = conv_strided_ok(d);
     conv_direct_geom dg = direct_geom(d);
+    conv_strided_geom sg = strided_geom(d);
     bool dw_direct = same && conv_direct_dw_usable(&dg);
     if (dx && same) {
         /* dx = conv(dout, flipped w): one sgemm with K = OCg*KH*KW straight
@@ -288,6 +313,25 @@ static void conv2d_backward(float *dx, bool dx_overwrite, float *dw, float *db, 
         dx = NULL;
     } else if (dx && dx_overwrite) {
         memset(dx, 0, sizeof(float) * d->B * d->C * hw);
+    }
+    if (dx && strided) {
+        size_t packed = conv_strided_packed_floats(&sg);
+        float *wp = dcol, *work = dcol + packed * d->groups;
+        for (int gi = 0; gi < d->groups; gi++)
+            conv_strided_dx_pack(wp + packed * gi, w + (int64_t)gi * d->OCg * d->Kg, &sg);
+        for (int n = 0; n < d->B; n++)
+            for (int gi = 0; gi < d->groups; gi++)
+                conv_strided_dx(dx + ((int64_t)n * d->C + (int64_t)gi * d->Cg) * hw,
+                                dout + ((int64_t)n * d->OC + (int64_t)gi * d->OCg) * ohw,
+                                wp + packed * gi, work, &sg);
+        dx = NULL;
+    }
+    if (dw && strided) {
+        for (int gi = 0; gi < d->groups; gi++)
+            conv_strided_dw(dw + (int64_t)gi * d->OCg * d->Kg, dout + (int64_t)gi * d->OCg * ohw,
+                            (int64_t)d->OC * ohw, x + (int64_t)gi * d->Cg * hw, (int64_t)d->C * hw,
+                            d->B, col, &sg);
+        dw = NULL;
     }
     if (dw && dw_direct) {
         void (*dw_run)(float *, const float *, int64_t, const float *, int64_t, int, float *,
@@ -358,6 +402,10 @@ static void conv2d_backward_entry(void *p) {
  * transposed conv that gives a same-geometry conv's input gradient. */
 static size_t conv_scratch_floats(const conv_dims *d) {
     size_t n = (size_t)d->Kg * d->OH * d->OW;
+    if (conv_strided_ok(d)) {
+        size_t ns = conv_direct_floats(d);
+        n = n > ns ? n : ns;
+    }
     if (conv_same(d)) {
         conv_dims t = conv_transposed_dims(d);
         conv_direct_geom g = direct_geom(d);

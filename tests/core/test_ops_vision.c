@@ -7,6 +7,7 @@
 #include "core/blocks_cnn.h"
 #include "core/check.h"
 #include "core/conv_direct.h"
+#include "core/conv_strided.h"
 #include "core/conv_winograd.h"
 #include "core/ops_vision.h"
 #include "core/optim.h"
@@ -123,15 +124,20 @@ static void conv_run(float *res, tensor **in, conv_case *cc, conv_direct_level l
 
 /* Each direct kernel this CPU has (AVX2, and the best one), and the
  * Winograd path where it applies (3x3, channels in eights), against the
- * im2col twin, forward and every gradient. */
+ * im2col twin, forward and every gradient; a strided conv runs the strided
+ * tiles (conv_strided.h) at each level instead. */
 static void check_conv_twins(const char *name, int B, int C, int Hh, int W, int OC, int K,
                              conv2d_geom gm) {
+    int OH = (Hh + 2 * gm.pad - gm.dilation * (K - 1) - 1) / gm.stride + 1,
+        OW = (W + 2 * gm.pad - gm.dilation * (K - 1) - 1) / gm.stride + 1;
     conv_direct_geom fwd = {C / gm.groups, OC / gm.groups, Hh, W, K, K, gm.pad, gm.dilation};
+    conv_strided_geom sg = {C / gm.groups, OC / gm.groups, Hh, W, OH, OW, K, K, gm.stride, gm.pad};
+    bool strided = gm.stride > 1;
     tensor *in[3] = {tu_leaf(4, (int[]){B, C, Hh, W}, true, 1, 11),
                      tu_leaf(4, (int[]){OC, C / gm.groups, K, K}, true, 0.5f, 12),
                      tu_leaf(1, (int[]){OC}, true, 0.5f, 13)};
     conv_case cc = {gm, true};
-    int64_t n = (int64_t)B * OC * Hh * W + in[0]->numel + in[1]->numel + in[2]->numel;
+    int64_t n = (int64_t)B * OC * OH * OW + in[0]->numel + in[1]->numel + in[2]->numel;
     float *direct = xmalloc(sizeof(float) * n), *twin = xmalloc(sizeof(float) * n);
     conv_run(twin, in, &cc, CONV_DIRECT_OFF);
     const conv_direct_level levels[3] = {CONV_DIRECT_AVX2, CONV_DIRECT_BEST, CONV_DIRECT_BEST};
@@ -140,12 +146,14 @@ static void check_conv_twins(const char *name, int B, int C, int Hh, int W, int 
         conv_winograd_set_mode(wino ? CONV_WINOGRAD_ALWAYS : CONV_WINOGRAD_OFF);
         conv_direct_set_level(levels[l]);
         /* the input gradient may fall back to im2col (say, for 1 channel) */
-        bool usable = conv_direct_usable(&fwd) && (!wino || conv_winograd_usable(&fwd));
+        bool usable = strided ? !wino && conv_strided_usable(&sg)
+                              : conv_direct_usable(&fwd) && (!wino || conv_winograd_usable(&fwd));
         conv_direct_set_level(CONV_DIRECT_BEST);
         if (!usable) {
-            if (wino)
+            /* a strided conv has no Winograd path: nothing to say */
+            if (wino && !strided)
                 print_message("%s: not a Winograd shape, skipped\n", name);
-            else
+            else if (!wino)
                 print_message("%s: no direct kernel at level %d on this CPU, skipped\n", name, l);
             conv_winograd_set_mode(CONV_WINOGRAD_AUTO);
             continue;
@@ -181,6 +189,17 @@ static void test_conv2d_direct_twin(void **state) {
     check_conv_twins("winograd_odd", 2, 16, 7, 5, 8, 3, (conv2d_geom){1, 1, 1, 1});
     check_conv_twins("winograd_tiny", 3, 8, 1, 2, 8, 3, (conv2d_geom){1, 1, 1, 1});
     check_conv_twins("winograd_blocks", 1, 64, 20, 17, 64, 3, (conv2d_geom){1, 1, 1, 1});
+    /* strided tiles: ResNet's stage changes (3x3 pad 1 and 1x1 pad 0 at
+     * stride 2, even and odd maps: phases of unequal size), stride 3 with a
+     * kernel wider than the stride and pad 2, a 5x5 kernel on a 3x4 map,
+     * groups */
+    check_conv_twins("strided3x3_28", 2, 16, 28, 28, 32, 3, (conv2d_geom){2, 1, 1, 1});
+    check_conv_twins("strided3x3_odd", 2, 8, 7, 9, 16, 3, (conv2d_geom){2, 1, 1, 1});
+    check_conv_twins("strided1x1", 2, 16, 14, 14, 32, 1, (conv2d_geom){2, 0, 1, 1});
+    check_conv_twins("strided1x1_odd", 1, 8, 7, 5, 8, 1, (conv2d_geom){2, 0, 1, 1});
+    check_conv_twins("strided_s3_p2", 2, 8, 11, 10, 8, 3, (conv2d_geom){3, 2, 1, 1});
+    check_conv_twins("strided5x5_small", 1, 8, 3, 4, 16, 5, (conv2d_geom){2, 2, 1, 1});
+    check_conv_twins("strided_groups", 2, 16, 9, 8, 32, 3, (conv2d_geom){2, 1, 1, 2});
 }
 
 /* ---- pools and gates ---------------------------------------------------- */
