@@ -117,12 +117,6 @@ static int64_t plane_floats(const conv_direct_geom *g) {
     return hp * pitch(g) + 2 * g->pad + TILE_Q_MAX;
 }
 
-/* Pixels of the padded-pitch output grid, rounded up to whole tiles. */
-static int64_t grid_floats(const conv_direct_geom *g, int tile_q) {
-    int64_t nq = (int64_t)g->H * pitch(g);
-    return (nq + tile_q - 1) / tile_q * tile_q;
-}
-
 bool conv_direct_usable(const conv_direct_geom *g) {
     isa k = isa_get();
     int KK = g->KH * g->KW;
@@ -175,11 +169,10 @@ static void pad_planes(float *xpad, int *offs, const float *x, const conv_direct
 
 void conv_direct_run(float *out, bool acc, const float *x, const float *wp, float *scratch,
                      const conv_direct_geom *g) {
-    isa k = isa_get();
     int offs[KK_MAX];
     pad_planes(scratch, offs, x, g);
-    k.fn(out, acc, scratch, plane_floats(g), wp, offs, g->Cg, g->KH * g->KW, g->OCg,
-         grid_floats(g, k.tile_q), g->H, g->W, g->pad);
+    conv_direct_tile(out, acc, scratch, plane_floats(g), wp, offs, g->Cg, g->KH * g->KW, g->OCg,
+                     g->H, g->W, g->pad);
 }
 
 /* The weight-gradient kernel for OCg output channels: the widest whose
@@ -200,10 +193,6 @@ int conv_direct_tile_channels(void) {
     return isa_get().ob;
 }
 
-int conv_direct_tile_pixels(void) {
-    return isa_get().tile_q;
-}
-
 int conv_direct_plane_slack(void) {
     return TILE_Q_MAX;
 }
@@ -211,6 +200,7 @@ int conv_direct_plane_slack(void) {
 void conv_direct_tile(float *out, bool acc, const float *xpad, int64_t plane, const float *wp,
                       const int *offs, int Cg, int KK, int OCg, int H, int W, int pad) {
     isa k = isa_get();
+    /* the padded-pitch output grid, rounded up to whole tiles */
     int64_t nq = (int64_t)H * (W + 2 * pad);
     k.fn(out, acc, xpad, plane, wp, offs, Cg, KK, OCg, (nq + k.tile_q - 1) / k.tile_q * k.tile_q, H,
          W, pad);

@@ -65,9 +65,8 @@ void conv_direct_dw(float *dw, const float *dout, int64_t dout_stride, const flo
 
 /* The register tiles themselves, for convs that lay out their own planes
  * (conv_strided.c). conv_direct_tile_channels is the output-channel tile of
- * the kernel that runs (0: none, the im2col twin), conv_direct_tile_pixels
- * its pixel tile, conv_direct_plane_slack the zeroed floats a plane needs
- * after its last pixel for a tile's overrun.
+ * the kernel that runs (0: none, the im2col twin), conv_direct_plane_slack
+ * the floats a plane needs after its last pixel for a tile's overrun.
  *
  * conv_direct_tile: out (OCg, H, W) = (with `acc`, +=) the sum over (c, k)
  * of wp[o][c][k] * xpad[c * plane + q + offs[k]] for q = oh * (W + 2 pad) +
@@ -76,7 +75,6 @@ void conv_direct_dw(float *dw, const float *dout, int64_t dout_stride, const flo
  * pitch + ow + offs[k]]; conv_direct_dw_tile_usable says whether it has a
  * kernel for OCg. */
 int conv_direct_tile_channels(void);
-int conv_direct_tile_pixels(void);
 int conv_direct_plane_slack(void);
 void conv_direct_tile(float *out, bool acc, const float *xpad, int64_t plane, const float *wp,
                       const int *offs, int Cg, int KK, int OCg, int H, int W, int pad);
