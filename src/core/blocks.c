@@ -87,18 +87,38 @@ static tensor *encoder_ffn(graph *g, const encoder_block *e, tensor *x) {
     return op_dropout(g, linear_layer_forward(g, &e->fc2, h), e->dropout);
 }
 
+/* x (B, 1, C): row t of x (B, T, C), as a (B, 1, C) sequence. */
+static tensor *token_row(graph *g, tensor *x, int t) {
+    return graph_reshape(g, op_select_token(g, x, t), 3, (int[]){x->shape[0], 1, x->shape[2]});
+}
+
+/* The block at every token (token < 0) or at one: then its queries and
+ * residual stream are that token's row only, and all T tokens serve as keys
+ * and values, which is all the block's output at that token depends on. */
+static tensor *encoder_block_rows(graph *g, const encoder_block *e, tensor *x, const tensor *mask,
+                                  int token, tensor **probs_out) {
+    tensor *kv = e->pre_norm ? layer_norm_layer_forward(g, &e->ln1, x) : x;
+    tensor *q = token < 0 ? kv : token_row(g, kv, token);
+    tensor *a = op_dropout(g, mha_forward(g, &e->attn, q, kv, mask, probs_out), e->dropout);
+    tensor *res = token < 0 ? x : token_row(g, x, token);
+    if (e->pre_norm) {
+        res = op_add(g, res, a);
+        tensor *h = layer_norm_layer_forward(g, &e->ln2, res);
+        return op_add(g, res, encoder_ffn(g, e, h));
+    }
+    res = layer_norm_layer_forward(g, &e->ln1, op_add(g, res, a));
+    return layer_norm_layer_forward(g, &e->ln2, op_add(g, res, encoder_ffn(g, e, res)));
+}
+
 tensor *encoder_block_forward(graph *g, const encoder_block *e, tensor *x, const tensor *mask,
                               tensor **probs_out) {
-    if (e->pre_norm) {
-        tensor *h = layer_norm_layer_forward(g, &e->ln1, x);
-        tensor *a = op_dropout(g, mha_forward(g, &e->attn, h, h, mask, probs_out), e->dropout);
-        x = op_add(g, x, a);
-        h = layer_norm_layer_forward(g, &e->ln2, x);
-        return op_add(g, x, encoder_ffn(g, e, h));
-    }
-    tensor *a = op_dropout(g, mha_forward(g, &e->attn, x, x, mask, probs_out), e->dropout);
-    x = layer_norm_layer_forward(g, &e->ln1, op_add(g, x, a));
-    return layer_norm_layer_forward(g, &e->ln2, op_add(g, x, encoder_ffn(g, e, x)));
+    return encoder_block_rows(g, e, x, mask, -1, probs_out);
+}
+
+tensor *encoder_block_forward_token(graph *g, const encoder_block *e, tensor *x, const tensor *mask,
+                                    int token) {
+    HEED_ASSERT(x->ndim == 3 && token >= 0 && token < x->shape[1]);
+    return encoder_block_rows(g, e, x, mask, token, NULL);
 }
 
 void additive_attention_init(additive_attention *a, params *ps, const char *name, int C, int A) {

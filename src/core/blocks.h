@@ -83,6 +83,12 @@ void encoder_block_init(encoder_block *e, params *ps, const char *name,
 /* x (B, T, C); mask additive (B, T) or NULL; probs_out as in mha_forward. */
 tensor *encoder_block_forward(graph *g, const encoder_block *e, tensor *x, const tensor *mask,
                               tensor **probs_out);
+/* The block's output at token `token` only, (B, 1, C), up to rounding
+ * equal to that row of encoder_block_forward: the other tokens enter as keys
+ * and values only, so their queries, output projection and FFN are skipped.
+ * A classifier that reads one token ([CLS]) runs its last block this way. */
+tensor *encoder_block_forward_token(graph *g, const encoder_block *e, tensor *x, const tensor *mask,
+                                    int token);
 
 /* Additive (Bahdanau) attention pooling over tokens:
  *   e_t = v . tanh(W h_t + b),  a = softmax_t(e + mask),  out = sum_t a_t h_t.

@@ -112,11 +112,14 @@ static void *bert_mlm_create(params *ps, const model_config *cfg, const data_sha
     return bert_create_common(ps, cfg, shape, true, err, errlen);
 }
 
-/* ids (B, T) -> last hidden state (B, T, C); the key-padding mask comes from
- * valid_ids (the uncorrupted ids: MLM never turns a token into padding). */
+/* ids (B, T) -> last hidden state (B, T, C), or with cls_only its [CLS]
+ * row (B, 1, C); the key-padding mask comes from valid_ids (the uncorrupted
+ * ids: MLM never turns a token into padding). */
 static tensor *bert_trunk(const bert *m, graph *g, const tensor *ids, const tensor *segments,
-                          const tensor *valid_ids, tensor **hidden, attention_sink *sink) {
+                          const tensor *valid_ids, tensor **hidden, attention_sink *sink,
+                          bool cls_only) {
     HEED_ASSERT(ids && ids->ndim == 2 && ids->shape[1] <= m->max_len);
+    HEED_ASSERT(!cls_only || (!hidden && !sink));
     int B = ids->shape[0], T = ids->shape[1];
     tensor *mask = mask_from_valid(g, valid_from_ids(g, valid_ids, m->pad_id));
     if (!segments) {
@@ -135,7 +138,10 @@ static tensor *bert_trunk(const bert *m, graph *g, const tensor *ids, const tens
     /* Block by block (the stack has no final norm when post-norm) so every
      * layer's output can be handed out. */
     for (int i = 0; i < m->enc.depth; i++) {
-        x = encoder_block_forward(g, &m->enc.blocks[i], x, mask, sink ? &probs[i] : NULL);
+        if (cls_only && i == m->enc.depth - 1)
+            x = encoder_block_forward_token(g, &m->enc.blocks[i], x, mask, 0);
+        else
+            x = encoder_block_forward(g, &m->enc.blocks[i], x, mask, sink ? &probs[i] : NULL);
         if (hidden)
             hidden[i + 1] = x;
     }
@@ -155,7 +161,8 @@ static tensor *bert_pool(const bert *m, graph *g, tensor *x, const tensor *ids) 
 tensor *bert_encode(const model *mod, graph *g, const model_batch *batch, tensor **hidden,
                     tensor **pooled) {
     const bert *m = mod->impl;
-    tensor *x = bert_trunk(m, g, batch->tokens, batch->segments, batch->tokens, hidden, NULL);
+    tensor *x =
+        bert_trunk(m, g, batch->tokens, batch->segments, batch->tokens, hidden, NULL, false);
     if (pooled)
         *pooled = bert_pool(m, g, x, batch->tokens);
     return x;
@@ -170,7 +177,11 @@ static tensor *bert_mlm_logits(const bert *m, graph *g, tensor *h) {
 
 static tensor *bert_forward(void *impl, graph *g, const model_batch *batch, attention_sink *sink) {
     bert *m = impl;
-    tensor *x = bert_trunk(m, g, batch->tokens, batch->segments, batch->tokens, NULL, sink);
+    /* The classifier reads [CLS] alone, so its last block runs at [CLS]
+     * only, unless a sink asks for the full attention maps. */
+    bool cls_only = !m->mlm && !m->mean_pool && !sink;
+    tensor *x =
+        bert_trunk(m, g, batch->tokens, batch->segments, batch->tokens, NULL, sink, cls_only);
     if (m->mlm) /* (B, T, V): predictions at every position of the given ids */
         return bert_mlm_logits(m, g, x);
     return linear_layer_forward(g, &m->head,
@@ -266,7 +277,7 @@ static tensor *bert_mlm_loss(void *impl, graph *g, const model_batch *batch, con
             weight->data[r] = -1.0f / ((float)per_sample[b] * (float)B);
             r++;
         }
-    tensor *x = bert_trunk(m, g, input, batch->segments, ids, NULL, NULL);
+    tensor *x = bert_trunk(m, g, input, batch->segments, ids, NULL, NULL, false);
     tensor *h = op_embedding(g, where, graph_reshape(g, x, 2, (int[]){B * T, x->shape[2]}));
     tensor *logits = bert_mlm_logits(m, g, h); /* (rows, V) */
     tensor *logp = op_log_softmax(g, logits, NULL);

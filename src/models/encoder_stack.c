@@ -30,6 +30,17 @@ tensor *encoder_stack_forward(graph *g, const encoder_stack *s, tensor *x, const
     return s->pre_norm ? layer_norm_layer_forward(g, &s->ln_f, x) : x;
 }
 
+tensor *encoder_stack_forward_token(graph *g, const encoder_stack *s, tensor *x, const tensor *mask,
+                                    int token) {
+    for (int i = 0; i + 1 < s->depth; i++)
+        x = encoder_block_forward(g, &s->blocks[i], x, mask, NULL);
+    if (s->depth > 0)
+        x = encoder_block_forward_token(g, &s->blocks[s->depth - 1], x, mask, token);
+    else
+        x = graph_reshape(g, op_select_token(g, x, token), 3, (int[]){x->shape[0], 1, x->shape[2]});
+    return s->pre_norm ? layer_norm_layer_forward(g, &s->ln_f, x) : x;
+}
+
 encoder_block_config encoder_config_from(const model_config *cfg, bool pre_norm) {
     return (encoder_block_config){.C = cfg->dim,
                                   .NH = cfg->heads,

@@ -24,6 +24,12 @@ void encoder_stack_free(encoder_stack *s);
 tensor *encoder_stack_forward(graph *g, const encoder_stack *s, tensor *x, const tensor *mask,
                               tensor **probs_out);
 
+/* The stack's output at token `token` only, (B, 1, C): the last block runs
+ * through encoder_block_forward_token. For classifiers that read one token;
+ * up to rounding, row `token` of encoder_stack_forward. */
+tensor *encoder_stack_forward_token(graph *g, const encoder_stack *s, tensor *x, const tensor *mask,
+                                    int token);
+
 /* The config of a block from the model config (FFN 0 means 4 * dim). */
 encoder_block_config encoder_config_from(const model_config *cfg, bool pre_norm);
 

@@ -184,11 +184,11 @@ static void *fusion_create(params *ps, const model_config *cfg, const data_shape
 
 /* A frozen tower runs with the tape off: no backward, zero gradients. */
 static tower_out fusion_tower_encode(const fusion_tower *t, graph *g, const model_batch *batch,
-                                     attention_sink *sink, const char *prefix) {
+                                     attention_sink *sink, const char *prefix, bool pooled_only) {
     bool grad = graph_grad_enabled(g);
     if (t->frozen)
         graph_set_grad(g, false);
-    tower_out out = t->kind->encode(t->impl, g, batch, sink, prefix);
+    tower_out out = t->kind->encode(t->impl, g, batch, sink, prefix, pooled_only);
     graph_set_grad(g, grad);
     return out;
 }
@@ -203,8 +203,8 @@ static tensor *fusion_forward(void *impl, graph *g, const model_batch *batch,
     HEED_ASSERT(batch->images && batch->tokens);
     /* Image maps first: heed explain rolls out the first tower's maps and
      * draws them over the image (the sink's input is the patch grid). */
-    tower_out img = fusion_tower_encode(&m->image, g, batch, sink, "image.blocks.");
-    tower_out txt = fusion_tower_encode(&m->text, g, batch, sink, "text.blocks.");
+    tower_out img = fusion_tower_encode(&m->image, g, batch, sink, "image.blocks.", !m->xattn);
+    tower_out txt = fusion_tower_encode(&m->text, g, batch, sink, "text.blocks.", !m->xattn);
     if (img.grid_h > 0)
         attention_sink_set_patches(sink, img.first, img.grid_h, img.grid_w, m->cls_pool ? 0 : -1);
     tensor *feats[2];

@@ -26,6 +26,13 @@ static bool pool_parse(const model_config *cfg, bool *cls, char *err, size_t err
     return true;
 }
 
+/* The final state of token 0 ([CLS]), (B, C), with the last block run at
+ * that token only: what [CLS] pooling reads, without the rest of the
+ * sequence's last-block work. */
+static tensor *cls_state(graph *g, const encoder_stack *enc, tensor *x, const tensor *mask) {
+    return op_select_token(g, encoder_stack_forward_token(g, enc, x, mask, 0), 0);
+}
+
 /* ---- ViT image tower ------------------------------------------------- */
 
 typedef struct vit_tower {
@@ -68,7 +75,7 @@ static void *vit_tower_create(params *ps, const model_config *cfg, const data_sh
 }
 
 static tower_out vit_tower_encode(void *impl, graph *g, const model_batch *batch,
-                                  attention_sink *sink, const char *sink_prefix) {
+                                  attention_sink *sink, const char *sink_prefix, bool pooled_only) {
     vit_tower *t = impl;
     HEED_ASSERT(batch->images && batch->images->ndim == 4);
     /* x (B, 1 + NP, C): [CLS] then the patches in row-major grid order */
@@ -76,17 +83,19 @@ static tower_out vit_tower_encode(void *impl, graph *g, const model_batch *batch
     tensor *x = linear_layer_forward(g, &t->patch_embed, op_patchify(g, images, t->patch));
     x = op_prepend_token(g, x, t->cls_token);
     x = op_dropout(g, op_add_positions(g, x, t->pos_emb), t->dropout);
+    int grid_h = batch->images->shape[2] / t->patch, grid_w = batch->images->shape[3] / t->patch;
+    if (pooled_only && t->cls_pool && !sink)
+        return (tower_out){.pooled = cls_state(g, &t->enc, x, NULL),
+                           .first = 1,
+                           .grid_h = grid_h,
+                           .grid_w = grid_w};
     tensor *probs[ATTENTION_SINK_MAX];
     HEED_ASSERT(t->enc.depth <= ATTENTION_SINK_MAX);
     x = encoder_stack_forward(g, &t->enc, x, NULL, sink ? probs : NULL);
     attention_sink_put_stack(sink, sink_prefix, probs, t->enc.depth);
     tensor *pooled = t->cls_pool ? op_select_token(g, x, 0) : op_masked_mean(g, x, NULL);
-    return (tower_out){.seq = x,
-                       .valid = NULL,
-                       .pooled = pooled,
-                       .first = 1,
-                       .grid_h = batch->images->shape[2] / t->patch,
-                       .grid_w = batch->images->shape[3] / t->patch};
+    return (tower_out){
+        .seq = x, .valid = NULL, .pooled = pooled, .first = 1, .grid_h = grid_h, .grid_w = grid_w};
 }
 
 static void vit_tower_destroy(void *impl) {
@@ -133,16 +142,20 @@ static void *text_tower_create(params *ps, const model_config *cfg, const data_s
 }
 
 static tower_out text_tower_encode(void *impl, graph *g, const model_batch *batch,
-                                   attention_sink *sink, const char *sink_prefix) {
+                                   attention_sink *sink, const char *sink_prefix,
+                                   bool pooled_only) {
     text_tower *t = impl;
     tensor *ids = batch->tokens;
     HEED_ASSERT(ids && ids->ndim == 2 && ids->shape[1] <= t->max_len);
     tensor *valid = valid_from_ids(g, ids, t->pad_id);
     tensor *x = op_embedding(g, ids, t->tok_emb);
     x = op_dropout(g, op_add_positions(g, x, t->pos_emb), t->dropout);
+    tensor *mask = mask_from_valid(g, valid);
+    if (pooled_only && t->cls_pool && !sink)
+        return (tower_out){.valid = valid, .pooled = cls_state(g, &t->enc, x, mask)};
     tensor *probs[ATTENTION_SINK_MAX];
     HEED_ASSERT(t->enc.depth <= ATTENTION_SINK_MAX);
-    x = encoder_stack_forward(g, &t->enc, x, mask_from_valid(g, valid), sink ? probs : NULL);
+    x = encoder_stack_forward(g, &t->enc, x, mask, sink ? probs : NULL);
     attention_sink_put_stack(sink, sink_prefix, probs, t->enc.depth);
     tensor *pooled = t->cls_pool ? op_select_token(g, x, 0) : op_masked_mean(g, x, valid);
     return (tower_out){.seq = x, .valid = valid, .pooled = pooled};

@@ -38,9 +38,11 @@ typedef struct tower_kind {
     void *(*create)(params *ps, const model_config *cfg, const data_shape *shape, int *width,
                     char *err, size_t errlen);
     /* Self-attention maps go to sink (may be NULL) as "<prefix><i>.attn";
-     * the caller sets the sink's input layout. */
+     * the caller sets the sink's input layout. pooled_only says the caller
+     * reads .pooled alone: with [CLS] pooling and no sink the last block
+     * then runs at [CLS] only, and .seq is NULL. */
     tower_out (*encode)(void *impl, graph *g, const model_batch *batch, attention_sink *sink,
-                        const char *sink_prefix);
+                        const char *sink_prefix, bool pooled_only);
     void (*destroy)(void *impl);
 } tower_kind;
 

@@ -51,7 +51,7 @@ static void *transformer_create(params *ps, const model_config *cfg, const data_
 static tensor *tower_classifier_forward(void *impl, graph *g, const model_batch *batch,
                                         attention_sink *sink) {
     tower_classifier *m = impl;
-    tower_out out = m->tower->encode(m->impl, g, batch, sink, "blocks.");
+    tower_out out = m->tower->encode(m->impl, g, batch, sink, "blocks.", true);
     int pool_token = m->cls_pool ? 0 : -1;
     if (m->tower->images)
         attention_sink_set_patches(sink, out.first, out.grid_h, out.grid_w, pool_token);
