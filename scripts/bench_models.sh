@@ -15,7 +15,10 @@
 #
 # Model FLOPs are the matrix-product FLOPs of one forward + backward as
 # PyTorch's FlopCounterMode counts them on the PyTorch twin (torch >= 2.1;
-# "-" otherwise); the sgemm peak is bench_sgemm's best large square product
+# "-" otherwise), of the work heed does: heed's bert runs its last block at
+# [CLS] only, so its FLOPs are counted on a twin that does the same
+# (bench_torch.py --cls-only), which also gets a row of its own below the
+# plain twin's; the sgemm peak is bench_sgemm's best large square product
 # at the same thread count and clock (scripts/bench_sgemm.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -43,6 +46,11 @@ declare -A configs=(
   [bilstm]="--model bilstm --batch 64 --len 32 --vocab 8000 --dim 128 --depth 2 --embed-dim 128"
   [bigru]="--model bigru --batch 64 --len 32 --vocab 8000 --dim 128 --depth 2 --embed-dim 128"
 )
+# PyTorch twins that do what heed does beyond the plain model: timed as a
+# second row "<model> (twin <flags>)", and the source of heed's FLOPs.
+declare -A same_work=(
+  [bert]="--cls-only"
+)
 models=("$@")
 [ ${#models[@]} -gt 0 ] || models=(transformer vit cbam_cnn resnet20 bilstm bigru bert)
 field() { sed -n "s/.*\"$1\": \([0-9.e+]*\).*/\1/p"; }
@@ -62,24 +70,32 @@ if [ -x "$sgemm" ]; then
 fi
 echo "| model | threads | heed samples/s | PyTorch samples/s | ratio | GFLOP/step | heed GFLOP/s | share of sgemm peak |"
 echo "|---|---|---|---|---|---|---|---|"
+row() { # label heed_samples torch_samples flops batch
+  local ratio gstep="-" gps="-" share="-"
+  ratio=$(awk -v a="$2" -v b="$3" 'BEGIN { if (b + 0 > 0) printf "%.2fx", a / b; else print "-" }')
+  if [ -n "$4" ]; then
+    gstep=$(awk -v f="$4" 'BEGIN { printf "%.2f", f / 1e9 }')
+    gps=$(awk -v f="$4" -v s="$2" -v b="$5" 'BEGIN { printf "%.1f", f * s / b / 1e9 }')
+    [ -n "$peak" ] && share=$(awk -v g="$gps" -v pk="$peak" 'BEGIN { printf "%.0f%%", 100 * g / pk }')
+  fi
+  echo "| $1 | $threads | $2 | ${3:--} | $ratio | $gstep | $gps | $share |"
+}
 for name in "${models[@]}"; do
   read -ra args <<<"${configs[$name]} --threads $threads --steps $steps"
+  read -ra extra <<<"${same_work[$name]:-}"
   batch=$(echo "${args[*]}" | sed -n 's/.*--batch \([0-9]*\).*/\1/p')
-  h="" p="" flops=""
+  h="" p="" flops="" q=""
   for ((r = 0; r < reps; r++)); do
     h=$(best "$h" "$("$bench" "${args[@]}" | field "$metric")")
     [ "$have_torch" = 1 ] || continue
     out=$("$python" scripts/bench_torch.py "${args[@]}")
     p=$(best "$p" "$(echo "$out" | field "$metric")")
     flops=$(echo "$out" | field flops_per_step)
+    [ ${#extra[@]} -gt 0 ] || continue
+    out=$("$python" scripts/bench_torch.py "${args[@]}" "${extra[@]}")
+    q=$(best "$q" "$(echo "$out" | field "$metric")")
+    flops=$(echo "$out" | field flops_per_step)
   done
-  ratio=$(awk -v a="$h" -v b="$p" 'BEGIN { if (b + 0 > 0) printf "%.2fx", a / b; else print "-" }')
-  p=${p:--}
-  gstep="-" gps="-" share="-"
-  if [ -n "$flops" ]; then
-    gstep=$(awk -v f="$flops" 'BEGIN { printf "%.2f", f / 1e9 }')
-    gps=$(awk -v f="$flops" -v s="$h" -v b="$batch" 'BEGIN { printf "%.1f", f * s / b / 1e9 }')
-    [ -n "$peak" ] && share=$(awk -v g="$gps" -v pk="$peak" 'BEGIN { printf "%.0f%%", 100 * g / pk }')
-  fi
-  echo "| $name | $threads | $h | $p | $ratio | $gstep | $gps | $share |"
+  row "$name" "$h" "$p" "$flops" "$batch"
+  [ ${#extra[@]} -eq 0 ] || [ "$have_torch" = 0 ] || row "$name (twin ${extra[*]})" "$h" "$q" "$flops" "$batch"
 done

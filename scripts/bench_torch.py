@@ -21,12 +21,15 @@ class Attention(nn.Module):
         self.heads = heads
         self.q, self.k, self.v, self.o = (nn.Linear(dim, dim) for _ in range(4))
 
-    def forward(self, x, mask):
-        B, T, C = x.shape
+    def forward(self, x, mask, xq=None):
+        """Queries from xq (B, Tq, C), default x; keys and values from x."""
+        xq = x if xq is None else xq
+        B, T, C = xq.shape
+        S = x.shape[1]
         hs = C // self.heads
-        q = self.q(x).view(B, T, self.heads, hs).transpose(1, 2)
-        k = self.k(x).view(B, T, self.heads, hs).transpose(1, 2)
-        v = self.v(x).view(B, T, self.heads, hs).transpose(1, 2)
+        q = self.q(xq).view(B, T, self.heads, hs).transpose(1, 2)
+        k = self.k(x).view(B, S, self.heads, hs).transpose(1, 2)
+        v = self.v(x).view(B, S, self.heads, hs).transpose(1, 2)
         s = q @ k.transpose(-2, -1) / math.sqrt(hs)
         if mask is not None:
             s = s + mask[:, None, None, :]
@@ -122,14 +125,18 @@ class PostNormBlock(nn.Module):
         self.attn = Attention(dim, heads)
         self.fc1, self.fc2 = nn.Linear(dim, ffn), nn.Linear(ffn, dim)
 
-    def forward(self, x, mask):
-        x = self.ln1(x + self.attn(x, mask))
+    def forward(self, x, mask, cls_only=False):
+        """cls_only: the block at token 0 alone (B, 1, C), as heed runs a
+        [CLS] classifier's last block; the other tokens are keys/values."""
+        xq = x[:, :1] if cls_only else x
+        x = self.ln1(xq + self.attn(x, mask, xq))
         return self.ln2(x + self.fc2(F.gelu(self.fc1(x))))
 
 
 class Bert(nn.Module):
     """heed's `bert`: token + position + segment embeddings, layer norm,
-    post-norm blocks, tanh pooler over [CLS], linear head."""
+    post-norm blocks, tanh pooler over [CLS], linear head. With cls_only
+    the last block runs at [CLS] only, the work heed's bert does."""
 
     def __init__(self, a):
         super().__init__()
@@ -140,14 +147,15 @@ class Bert(nn.Module):
         self.blocks = nn.ModuleList(PostNormBlock(a.dim, a.heads, a.ffn) for _ in range(a.depth))
         self.pooler = nn.Linear(a.dim, a.dim)
         self.head = nn.Linear(a.dim, a.classes)
+        self.cls_only = a.cls_only
 
     def forward(self, ids):
         mask = (ids == 0).float() * -1e9
         T = ids.shape[1]
         x = self.tok(ids) + self.seg(torch.zeros_like(ids)) + self.pos.weight[:T]
         x = self.ln(x)
-        for b in self.blocks:
-            x = b(x, mask)
+        for i, b in enumerate(self.blocks):
+            x = b(x, mask, self.cls_only and i == len(self.blocks) - 1)
         return self.head(torch.tanh(self.pooler(x[:, 0])))
 
 
@@ -201,6 +209,8 @@ def main():
                      channels=1, dim=128, depth=2, heads=4, ffn=512, patch=4, width=0).items():
         ap.add_argument("--" + k, type=int, default=v)
     ap.add_argument("--embed-dim", type=int, default=0)
+    ap.add_argument("--cls-only", action="store_true",
+                    help="bert: last block at [CLS] only (heed's bert does this)")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
