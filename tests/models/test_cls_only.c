@@ -116,31 +116,31 @@ static void compare(const char *name, const char *pool, int depth) {
     model_free(m);
 }
 
+/* [CLS] pooling at depth 1 and 2, and mean pooling (nothing skipped). */
+static void compare_model(const char *name) {
+    compare(name, "cls", 1);
+    compare(name, "cls", 2);
+    compare(name, "mean", 2);
+}
+
 static void test_bert(void **state) {
     (void)state;
-    compare("bert", "cls", 1);
-    compare("bert", "cls", 2);
-    compare("bert", "mean", 2);
+    compare_model("bert");
 }
 
 static void test_vit(void **state) {
     (void)state;
-    compare("vit", "cls", 1);
-    compare("vit", "cls", 2);
-    compare("vit", "mean", 2);
+    compare_model("vit");
 }
 
 static void test_transformer(void **state) {
     (void)state;
-    compare("transformer", "cls", 1);
-    compare("transformer", "cls", 2);
-    compare("transformer", "mean", 2);
+    compare_model("transformer");
 }
 
 static void test_fusion_concat(void **state) {
     (void)state;
-    compare("fusion", "cls", 1);
-    compare("fusion", "cls", 2);
+    compare_model("fusion");
 }
 
 int main(void) {
